@@ -1,0 +1,1 @@
+"""Ingest: channels that receive raw bytes, and the pipeline that makes them durable."""

@@ -1,0 +1,381 @@
+"""The ingest pipeline: raw bytes -> archive -> adapter -> readings -> mapping -> store.
+
+Channels submit raw input from any thread or event loop; one writer thread decodes and commits
+in groups (group commit: one fsync for many frames) and only then resolves each submission, so a
+protocol acknowledgement is never sent for anything that is not durably stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from adapters.base import (
+    Adapter,
+    ChannelContext,
+    Decoded,
+    Reading,
+    Rejection,
+    RejectionCode,
+)
+from hub.ingest.contracts import IngestResult, Outcome
+from hub.ingest.devices import StoreDeviceDirectory
+from hub.mapping import MappingSet, ObservedPropertyDef, UnitError
+from hub.metrics import HubMetrics
+from hub.store import BatchSummary, FrameIssue, FrameRecord, ObservationRow, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """Group-commit and retry tuning."""
+
+    max_batch_frames: int = 2000
+    linger_s: float = 0.002
+    retry_initial_s: float = 0.2
+    retry_max_s: float = 5.0
+    expire_every_s: float = 5.0
+    pending_reload_limit: int = 10_000
+
+
+@dataclass(slots=True)
+class _Item:
+    adapter: str
+    raw: bytes
+    context: ChannelContext
+    junk_reason: str | None
+    future: Future[IngestResult] | None
+    sha256: str = ""
+    record: FrameRecord | None = None
+    result: IngestResult | None = None
+
+
+class PipelineStopped(RuntimeError):
+    """Submitted after the pipeline stopped."""
+
+
+class IngestPipeline:
+    """Durable, idempotent ingest with group commit. Implements :class:`IngestSink`."""
+
+    def __init__(
+        self,
+        store: Store,
+        mappings: MappingSet,
+        adapters: Mapping[str, Adapter],
+        *,
+        settings: PipelineSettings | None = None,
+        metrics: HubMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.mappings = mappings
+        self.adapters = dict(adapters)
+        self.settings = settings or PipelineSettings()
+        self.metrics = metrics or HubMetrics()
+        self.devices = StoreDeviceDirectory(store)
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_expiry = time.monotonic()
+        self._definitions: dict[str, ObservedPropertyDef] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread, first re-feeding split pieces still pending from before."""
+        if self._thread is not None:
+            return
+        self._reload_pending()
+        self._thread = threading.Thread(target=self._run, name="auasu-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish what is queued (within ``timeout_s``), then stop the writer."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        while True:  # anything left could not be committed: tell its channel, send no ack
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._resolve(item, IngestResult(Outcome.FAILED, None, reason="hub stopping"))
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    # --- submission --------------------------------------------------------------------------
+
+    def submit_nowait(
+        self, adapter: str, raw: bytes, context: ChannelContext, junk_reason: str | None = None
+    ) -> Future[IngestResult]:
+        """Queue raw input; the future resolves after the commit that includes it."""
+        future: Future[IngestResult] = Future()
+        if self._stop.is_set():
+            future.set_result(IngestResult(Outcome.FAILED, None, reason="hub stopping"))
+            return future
+        self._queue.put(_Item(adapter, raw, context, junk_reason, future))
+        self.metrics.queue_depth.set(self._queue.qsize())
+        return future
+
+    async def submit(
+        self, adapter: str, raw: bytes, context: ChannelContext, junk_reason: str | None = None
+    ) -> IngestResult:
+        return await asyncio.wrap_future(self.submit_nowait(adapter, raw, context, junk_reason))
+
+    def ingest_many(
+        self, adapter: str, raws: Iterable[tuple[bytes, ChannelContext, str | None]]
+    ) -> list[IngestResult]:
+        """Synchronous batch ingest (files): submit all, wait for all."""
+        futures = [self.submit_nowait(adapter, raw, ctx, junk) for raw, ctx, junk in raws]
+        return [f.result() for f in futures]
+
+    # --- writer thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch:
+                try:
+                    self._process(batch)
+                except Exception:  # the writer must outlive any bug: fail the batch, go on
+                    log.exception("ingest batch failed; %d inputs get no acknowledgement",
+                                  len(batch))
+                    for item in batch:
+                        self._resolve(item, IngestResult(Outcome.FAILED, None,
+                                                         reason="internal error"))
+            elif self._stop.is_set():
+                return
+            if time.monotonic() - self._last_expiry >= self.settings.expire_every_s:
+                try:
+                    self._expire()
+                except Exception:
+                    log.exception("expiring held-back adapter state failed")
+
+    def _take_batch(self) -> list[_Item]:
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.linger_s
+        while len(batch) < self.settings.max_batch_frames:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        self.metrics.queue_depth.set(self._queue.qsize())
+        return batch
+
+    def _process(self, batch: list[_Item]) -> None:
+        summary = self._decode_and_commit(batch)
+        if summary is None:
+            for item in batch:
+                self._resolve(item, IngestResult(Outcome.FAILED, None, reason="store unavailable"))
+            return
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.observations_stored.inc(summary.observations_new)
+        self.metrics.observations_duplicate.inc(summary.observations_duplicate)
+        self.metrics.observations_corrected.inc(summary.observations_corrected)
+        for item in batch:
+            assert item.result is not None
+            result = item.result
+            new = summary.new_by_frame.get(item.sha256, 0)
+            if new:
+                result = IngestResult(result.outcome, result.reply, new, result.reason)
+            self._resolve(item, result)
+
+    def _decode_and_commit(self, batch: list[_Item]) -> BatchSummary | None:
+        """Decode and commit ``batch``, retrying both while the database is unreachable.
+
+        Decoding touches the store too (device directory, datastream creation), so a database
+        restart can surface in either step; the whole attempt is repeated. Devices get no ack
+        meanwhile, which is the back-pressure HJ 212 expects: they keep the data and resend.
+        """
+        delay = self.settings.retry_initial_s
+        while True:
+            try:
+                for item in batch:
+                    self._decode(item)
+                records = [item.record for item in batch if item.record is not None]
+                return self.store.write_batch(records)
+            except (OperationalError, DBAPIError) as exc:
+                self.metrics.store_retries.inc()
+                log.warning("store unavailable, retrying in %.1f s: %s", delay,
+                            str(exc.orig or exc).splitlines()[0])
+                if self._stop.is_set() and delay >= self.settings.retry_max_s:
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+
+    def _resolve(self, item: _Item, result: IngestResult) -> None:
+        adapter = item.adapter
+        self.metrics.frames.labels(adapter, result.outcome.value).inc()
+        if result.outcome is not Outcome.FAILED:
+            latency = (datetime.now(UTC) - item.context.received_at).total_seconds()
+            self.metrics.ack_latency.observe(max(latency, 0.0))
+        if item.future is not None and not item.future.done():
+            item.future.set_result(result)
+
+    # --- decoding and mapping ----------------------------------------------------------------
+
+    def _decode(self, item: _Item) -> None:
+        item.sha256 = hashlib.sha256(item.raw).hexdigest()
+        adapter = self.adapters.get(item.adapter)
+        version = adapter.version if adapter else "unknown"
+        record = FrameRecord(
+            sha256=item.sha256,
+            content=item.raw,
+            adapter=item.adapter,
+            adapter_version=version,
+            channel=item.context.channel,
+            peer=item.context.peer,
+            station_key=None,
+            received_at=item.context.received_at,
+            outcome=Outcome.REJECTED.value,
+        )
+        item.record = record
+        if item.junk_reason is not None:
+            record.issues.append(FrameIssue(RejectionCode.FRAMING.value, item.junk_reason))
+            item.result = IngestResult(Outcome.REJECTED, None, reason=item.junk_reason)
+            return
+        if adapter is None:
+            reason = f"no adapter named {item.adapter!r}"
+            record.issues.append(FrameIssue(RejectionCode.UNSUPPORTED.value, reason))
+            item.result = IngestResult(Outcome.REJECTED, None, reason=reason)
+            return
+        try:
+            decoded = adapter.decode(item.raw, item.context, self.devices)
+        except Exception as exc:  # an adapter bug must not take the writer down
+            log.exception("adapter %s failed on frame %s", item.adapter, item.sha256)
+            reason = f"adapter error: {type(exc).__name__}: {exc}"[:500]
+            record.issues.append(FrameIssue("adapter-error", reason))
+            item.result = IngestResult(Outcome.REJECTED, None, reason=reason)
+            return
+        if isinstance(decoded, Rejection):
+            self._reject(item, decoded)
+            return
+        self._accept(item, decoded)
+
+    def _reject(self, item: _Item, rejection: Rejection) -> None:
+        assert item.record is not None
+        item.record.station_key = rejection.station
+        item.record.issues.append(
+            FrameIssue(rejection.code.value, rejection.reason, rejection.device_id,
+                       rejection.station)
+        )
+        item.result = IngestResult(Outcome.REJECTED, rejection.reply, reason=rejection.reason)
+
+    def _accept(self, item: _Item, decoded: Decoded) -> None:
+        record = item.record
+        assert record is not None
+        record.station_key = decoded.station
+        record.settles = decoded.related_frames
+        record.outcome = (Outcome.PENDING if decoded.pending else Outcome.STORED).value
+        for reason in decoded.partial:
+            record.issues.append(
+                FrameIssue(RejectionCode.BAD_VALUE.value, reason, decoded.device_id,
+                           decoded.station)
+            )
+        adapter_label = f"{record.adapter}/{record.adapter_version}"
+        for reading in decoded.readings:
+            row = self._observation(reading, item.sha256, adapter_label, record)
+            if row is not None:
+                record.observations.append(row)
+        outcome = Outcome.PENDING if decoded.pending else Outcome.STORED
+        item.result = IngestResult(outcome, decoded.ack, reason="; ".join(decoded.partial) or None)
+
+    def _observation(
+        self, reading: Reading, sha256: str, adapter_label: str, record: FrameRecord
+    ) -> ObservationRow | None:
+        try:
+            definition = self._definition(reading)
+            value, _unit = self.mappings.canonical(definition.key, reading.value, reading.unit)
+        except UnitError as exc:
+            record.issues.append(
+                FrameIssue("unit", f"{reading.factor}: {exc}", None, reading.station)
+            )
+            return None
+        try:
+            datastream_id, foi_id = self.store.ensure_datastream(
+                reading.station, definition, reading.aggregation, reading.factor
+            )
+        except KeyError as exc:
+            record.issues.append(FrameIssue("unknown-station", str(exc), None, reading.station))
+            return None
+        start = reading.phenomenon_time.start
+        end = reading.phenomenon_time.end or start
+        parameters: dict[str, Any] = {
+            "received": {"value": reading.raw_value, "unit": reading.unit},
+            "factor": reading.factor,
+            "adapter": adapter_label,
+            "frame": sha256,
+        }
+        if reading.source_flag is not None:
+            parameters["flag"] = reading.source_flag
+        if reading.extra:
+            parameters["vendor"] = dict(reading.extra)
+        return ObservationRow(
+            datastream_id=datastream_id,
+            feature_of_interest_id=foi_id,
+            phenomenon_time_start=start,
+            phenomenon_time_end=end,
+            result_time=reading.result_time,
+            result=value,
+            result_quality=reading.quality.value,
+            parameters=parameters,
+        )
+
+    def _definition(self, reading: Reading) -> ObservedPropertyDef:
+        key = reading.observed_property
+        found = self._definitions.get(key)
+        if found is None:
+            # A factor the device is configured for but the tables do not define yet is kept
+            # under a namespaced generic definition in the device's unit, rather than dropped.
+            found = self.mappings.observed_property_or_generic(key, reading.unit)
+            self._definitions[key] = found
+        return found
+
+    # --- held-back state ---------------------------------------------------------------------
+
+    def _expire(self) -> None:
+        self._last_expiry = time.monotonic()
+        now = datetime.now(UTC)
+        for adapter in self.adapters.values():
+            for rejection in adapter.expire(now):
+                self._flag_frames(rejection)
+
+    def _flag_frames(self, rejection: Rejection) -> None:
+        issue = FrameIssue(rejection.code.value, rejection.reason, rejection.device_id,
+                           rejection.station)
+        try:
+            self.store.reject_frames(rejection.related_frames, issue)
+        except (OperationalError, DBAPIError):
+            log.warning("could not record expired split set: %s", rejection.reason)
+
+    def _reload_pending(self) -> None:
+        """Feed split pieces archived as pending before a restart back to their adapters."""
+        for adapter_name, raw, received_at in self.store.pending_frames(
+            limit=self.settings.pending_reload_limit
+        ):
+            context = ChannelContext(channel="restart", peer="archive", received_at=received_at)
+            self._queue.put(_Item(adapter_name, raw, context, None, None))

@@ -1,0 +1,168 @@
+"""The hub's store: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL + PostGIS.
+
+:class:`Store` is the one object the rest of the hub talks to; the modules beside it hold the
+schema, migrations and the SQL for each concern.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, text
+
+from adapters.base import Aggregation, DeviceProfile
+from hub.mapping import ObservedPropertyDef
+from hub.model.registry import StationRecord
+from hub.store import queries, registry
+from hub.store.batches import (
+    BatchSummary,
+    FrameIssue,
+    FrameRecord,
+    ObservationRow,
+    pending_frames,
+    reject_frames,
+    write_batch,
+)
+from hub.store.engine import StoreError, default_url, make_engine
+from hub.store.migrations import LATEST_VERSION, current_version, migrate
+from hub.store.queries import QuarantineEntry, StationStats
+from hub.store.registry import StationEntities
+
+__all__ = [
+    "LATEST_VERSION",
+    "BatchSummary",
+    "FrameIssue",
+    "FrameRecord",
+    "ObservationRow",
+    "QuarantineEntry",
+    "StationEntities",
+    "StationStats",
+    "Store",
+    "StoreError",
+    "default_url",
+]
+
+
+class Store:
+    """The hub's persistent state. Thread-safe; each call runs in its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(sqlite_immediate=True)
+        self._datastreams: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
+        """Connect and (by default) bring the schema up to date."""
+        store = cls(make_engine(url))
+        if migrate_schema:
+            migrate(store.engine)
+        return store
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return current_version(conn)
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # any driver error means "not ready"
+            return False
+        return True
+
+    def import_stations(self, records: Sequence[StationRecord]) -> list[StationEntities]:
+        """Create or update stations and their SensorThings entities, all or nothing."""
+        now = datetime.now(UTC)
+        with self._writer.begin() as conn:
+            entities = [registry.upsert_station(conn, record, now) for record in records]
+        with self._lock:
+            self._datastreams.clear()  # a moved station has a new feature of interest
+        return entities
+
+    def stations(self) -> list[StationRecord]:
+        with self.engine.connect() as conn:
+            return registry.station_records(conn)
+
+    def device_profiles(self) -> list[DeviceProfile]:
+        return [p for p in (r.device_profile() for r in self.stations()) if p is not None]
+
+    def ensure_datastream(
+        self,
+        station_key: str,
+        definition: ObservedPropertyDef,
+        aggregation: Aggregation,
+        factor: str,
+    ) -> tuple[int, int]:
+        """(datastream id, feature-of-interest id), created on first use and then cached.
+
+        Created in its own committed transaction so the ids stay valid if a batch that
+        needed them is rolled back.
+        """
+        key = (station_key, definition.key, aggregation.value)
+        with self._lock:
+            cached = self._datastreams.get(key)
+        if cached is not None:
+            return cached
+        with self._writer.begin() as conn:
+            ids = registry.ensure_datastream(
+                conn,
+                station_key=station_key,
+                definition=definition,
+                aggregation=aggregation,
+                factor=factor,
+            )
+        with self._lock:
+            self._datastreams[key] = ids
+        return ids
+
+    def write_batch(self, frames: Sequence[FrameRecord]) -> BatchSummary:
+        """Archive frames and store their observations in one durable transaction."""
+        with self._writer.begin() as conn:
+            return write_batch(conn, frames)
+
+    def reject_frames(self, shas: Sequence[str], issue: FrameIssue) -> None:
+        """Quarantine already archived frames with ``issue``."""
+        with self._writer.begin() as conn:
+            reject_frames(conn, shas, issue, datetime.now(UTC))
+
+    def pending_frames(self, *, limit: int) -> list[tuple[str, bytes, datetime]]:
+        with self.engine.connect() as conn:
+            return pending_frames(conn, limit)
+
+    def quarantine(
+        self, *, limit: int = 50, code: str | None = None, station: str | None = None
+    ) -> list[QuarantineEntry]:
+        with self.engine.connect() as conn:
+            return queries.quarantine(conn, limit=limit, code=code, station=station)
+
+    def station_stats(self) -> list[StationStats]:
+        with self.engine.connect() as conn:
+            return queries.station_stats(conn)
+
+    def unattributed_rejections(self) -> int:
+        with self.engine.connect() as conn:
+            return queries.unattributed_rejections(conn)
+
+    def observation_total(self) -> int:
+        with self.engine.connect() as conn:
+            return queries.observation_total(conn)
+
+    def frame_content(self, sha256: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            return queries.frame_content(conn, sha256)
+
+    def connect(self) -> Connection:
+        """A raw connection for read-side modules (APIs) that build their own queries."""
+        return self.engine.connect()

@@ -1,0 +1,397 @@
+"""Write one ingest batch (raw frames, their issues, their observations) in one transaction.
+
+Idempotence is the store's promise: the same raw bytes are one archive row however often they
+arrive; the same datastream + phenomenon time is one observation. A different value for the same
+key is a correction: the newer value wins and the older one is kept in ``parameters.corrections``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from hub.store.schema import datastreams, frame_issues, observations, raw_frames
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRow:
+    """One observation ready for the store (values already in canonical units)."""
+
+    datastream_id: int
+    feature_of_interest_id: int
+    phenomenon_time_start: datetime
+    phenomenon_time_end: datetime
+    result_time: datetime | None
+    result: float
+    result_quality: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameIssue:
+    """Why a frame, or some values in it, were refused."""
+
+    code: str
+    reason: str
+    device_id: str | None = None
+    station_key: str | None = None
+
+
+@dataclass(slots=True)
+class FrameRecord:
+    """A raw input as received, with what decoding made of it."""
+
+    sha256: str
+    content: bytes
+    adapter: str
+    adapter_version: str
+    channel: str
+    peer: str
+    station_key: str | None
+    received_at: datetime
+    outcome: str
+    issues: list[FrameIssue] = field(default_factory=list)
+    observations: list[ObservationRow] = field(default_factory=list)
+    settles: tuple[str, ...] = ()  # earlier pending pieces whose content this frame completes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """What a batch changed."""
+
+    frames_new: int
+    observations_new: int
+    observations_duplicate: int
+    observations_corrected: int
+    new_by_frame: dict[str, int]
+
+
+def dialect_insert(conn: Connection, table: Table) -> Insert:
+    """An INSERT that supports ON CONFLICT on the connection's backend."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary:
+    """Store ``frames`` and their observations; the caller owns the transaction."""
+    unique_frames: dict[str, FrameRecord] = {}
+    receive_counts: dict[str, int] = defaultdict(int)
+    for frame in frames:
+        receive_counts[frame.sha256] += 1
+        unique_frames[frame.sha256] = frame
+    frame_ids, frames_new = _upsert_frames(conn, list(unique_frames.values()), receive_counts)
+    _insert_issues(conn, unique_frames.values(), frame_ids)
+    settled = [sha for frame in unique_frames.values() for sha in frame.settles]
+    if settled:
+        conn.execute(
+            update(raw_frames)
+            .where(raw_frames.c.sha256.in_(settled), raw_frames.c.outcome == "pending")
+            .values(outcome="stored")
+        )
+
+    # The last copy of a key in the batch is the newest; earlier copies are superseded.
+    rows: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]] = {}
+    for frame in frames:
+        for row in frame.observations:
+            key = (row.datastream_id, row.phenomenon_time_start, row.phenomenon_time_end)
+            rows[key] = (row, frame_ids[frame.sha256], frame.sha256)
+    if not rows:
+        return BatchSummary(frames_new, 0, 0, 0, {})
+
+    inserted = _insert_observations(conn, rows)
+    conflicts = {key: value for key, value in rows.items() if key not in inserted}
+    corrected, duplicates = _apply_corrections(conn, conflicts) if conflicts else (0, 0)
+    _extend_datastream_times(conn, [rows[key][0] for key in inserted])
+    new_by_frame: dict[str, int] = defaultdict(int)
+    for key in inserted:
+        new_by_frame[rows[key][2]] += 1
+    return BatchSummary(frames_new, len(inserted), duplicates, corrected, dict(new_by_frame))
+
+
+def _upsert_frames(
+    conn: Connection, frames: list[FrameRecord], receive_counts: dict[str, int]
+) -> tuple[dict[str, int], int]:
+    if not frames:
+        return {}, 0
+    existing = set(
+        conn.execute(
+            select(raw_frames.c.sha256).where(raw_frames.c.sha256.in_([f.sha256 for f in frames]))
+        ).scalars()
+    )
+    stmt = dialect_insert(conn, raw_frames)
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[raw_frames.c.sha256],
+        set_={
+            "last_received_at": stmt.excluded.last_received_at,  # type: ignore[attr-defined]
+            "receive_count": raw_frames.c.receive_count
+            + stmt.excluded.receive_count,  # type: ignore[attr-defined]
+            # A replay may succeed where the first copy failed (device registered since).
+            "outcome": stmt.excluded.outcome,  # type: ignore[attr-defined]
+            "station_key": stmt.excluded.station_key,  # type: ignore[attr-defined]
+            "observations": stmt.excluded.observations,  # type: ignore[attr-defined]
+        },
+    ).returning(raw_frames.c.id, raw_frames.c.sha256)
+    params = [
+        {
+            "sha256": f.sha256,
+            "content": f.content,
+            "size": len(f.content),
+            "adapter": f.adapter,
+            "adapter_version": f.adapter_version,
+            "channel": f.channel,
+            "peer": f.peer[:300],
+            "station_key": f.station_key,
+            "received_at": f.received_at,
+            "last_received_at": f.received_at,
+            "receive_count": receive_counts[f.sha256],
+            "outcome": f.outcome,
+            "observations": len(f.observations),
+        }
+        for f in frames
+    ]
+    ids = {row.sha256: int(row.id) for row in conn.execute(stmt, params)}
+    return ids, len(ids.keys() - existing)
+
+
+def _insert_issues(
+    conn: Connection, frames: Any, frame_ids: dict[str, int]
+) -> None:
+    params = [
+        {
+            "frame_id": frame_ids[frame.sha256],
+            "code": issue.code,
+            "reason": issue.reason[:2000],
+            "device_id": issue.device_id,
+            "station_key": issue.station_key,
+            "recorded_at": frame.received_at,
+        }
+        for frame in frames
+        for issue in frame.issues
+    ]
+    if params:
+        stmt = dialect_insert(conn, frame_issues).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["frame_id", "code", "reason"]
+        )
+        conn.execute(stmt, params)
+
+
+def _insert_observations(
+    conn: Connection, rows: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]]
+) -> set[tuple[int, datetime, datetime]]:
+    stmt = (
+        dialect_insert(conn, observations)
+        .on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["datastream_id", "phenomenon_time_start", "phenomenon_time_end"]
+        )
+        .returning(
+            observations.c.datastream_id,
+            observations.c.phenomenon_time_start,
+            observations.c.phenomenon_time_end,
+        )
+    )
+    params = [
+        {
+            "datastream_id": row.datastream_id,
+            "feature_of_interest_id": row.feature_of_interest_id,
+            "phenomenon_time_start": row.phenomenon_time_start,
+            "phenomenon_time_end": row.phenomenon_time_end,
+            "result_time": row.result_time,
+            "result": row.result,
+            "result_quality": row.result_quality,
+            "parameters": row.parameters,
+            "frame_id": frame_id,
+        }
+        for row, frame_id, _sha in rows.values()
+    ]
+    result = conn.execute(stmt, params)
+    return {
+        (int(r.datastream_id), r.phenomenon_time_start, r.phenomenon_time_end) for r in result
+    }
+
+
+def _apply_corrections(
+    conn: Connection,
+    conflicts: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]],
+) -> tuple[int, int]:
+    """Update observations whose value changed; return (corrected, exact duplicates)."""
+    by_stream: dict[int, list[datetime]] = defaultdict(list)
+    for stream_id, start, _end in conflicts:
+        by_stream[stream_id].append(start)
+    existing: dict[tuple[int, datetime, datetime], Any] = {}
+    for stream_id, starts in by_stream.items():
+        found = conn.execute(
+            select(
+                observations.c.id,
+                observations.c.datastream_id,
+                observations.c.phenomenon_time_start,
+                observations.c.phenomenon_time_end,
+                observations.c.result,
+                observations.c.result_quality,
+                observations.c.result_time,
+                observations.c.parameters,
+                observations.c.frame_id,
+            ).where(
+                and_(
+                    observations.c.datastream_id == stream_id,
+                    observations.c.phenomenon_time_start >= min(starts),
+                    observations.c.phenomenon_time_start <= max(starts),
+                )
+            )
+        )
+        for row in found:
+            existing[(int(row.datastream_id), row.phenomenon_time_start,
+                      row.phenomenon_time_end)] = row
+    corrected = duplicates = 0
+    updates = []
+    for key, (new, frame_id, _sha) in conflicts.items():
+        old = existing.get(key)
+        if old is None:  # deleted between insert and select: nothing sensible to correct
+            continue
+        if old.result == new.result and old.result_quality == new.result_quality:
+            duplicates += 1
+            continue
+        history = list((old.parameters or {}).get("corrections", []))
+        history.append(
+            {
+                "result": old.result,
+                "resultQuality": old.result_quality,
+                "resultTime": old.result_time.isoformat() if old.result_time else None,
+                "frameId": int(old.frame_id),
+                "rawValue": (old.parameters or {}).get("received", {}).get("value"),
+            }
+        )
+        updates.append(
+            {
+                "obs_id": old.id,
+                "new_result": new.result,
+                "new_quality": new.result_quality,
+                "new_result_time": new.result_time,
+                "new_parameters": {**new.parameters, "corrections": history},
+                "new_frame_id": frame_id,
+            }
+        )
+        corrected += 1
+    if updates:
+        conn.execute(
+            update(observations)
+            .where(observations.c.id == bindparam("obs_id"))
+            .values(
+                result=bindparam("new_result"),
+                result_quality=bindparam("new_quality"),
+                result_time=bindparam("new_result_time"),
+                parameters=bindparam("new_parameters", type_=observations.c.parameters.type),
+                frame_id=bindparam("new_frame_id"),
+            ),
+            updates,
+        )
+    return corrected, duplicates
+
+
+def _extend_datastream_times(conn: Connection, rows: list[ObservationRow]) -> None:
+    """Widen each touched datastream's phenomenon/result time extent (once per batch, not
+    per row: per-row triggers are FROST's known ingest bottleneck, reliability.md §4.2)."""
+    extents: dict[int, list[datetime]] = {}
+    for row in rows:
+        result_time = row.result_time or row.phenomenon_time_end
+        ext = extents.get(row.datastream_id)
+        if ext is None:
+            extents[row.datastream_id] = [
+                row.phenomenon_time_start, row.phenomenon_time_end, result_time, result_time
+            ]
+            continue
+        ext[0] = min(ext[0], row.phenomenon_time_start)
+        ext[1] = max(ext[1], row.phenomenon_time_end)
+        ext[2] = min(ext[2], result_time)
+        ext[3] = max(ext[3], result_time)
+    if not extents:
+        return
+    c = datastreams.c
+    p_start, p_end = bindparam("p_start", type_=c.phenomenon_time_start.type), bindparam(
+        "p_end", type_=c.phenomenon_time_end.type
+    )
+    r_start, r_end = bindparam("r_start", type_=c.result_time_start.type), bindparam(
+        "r_end", type_=c.result_time_end.type
+    )
+    stmt = (
+        update(datastreams)
+        .where(c.id == bindparam("ds_id"))
+        .values(
+            phenomenon_time_start=case(
+                (c.phenomenon_time_start.is_(None), p_start),
+                (c.phenomenon_time_start > p_start, p_start),
+                else_=c.phenomenon_time_start,
+            ),
+            phenomenon_time_end=case(
+                (c.phenomenon_time_end.is_(None), p_end),
+                (c.phenomenon_time_end < p_end, p_end),
+                else_=c.phenomenon_time_end,
+            ),
+            result_time_start=case(
+                (c.result_time_start.is_(None), r_start),
+                (c.result_time_start > r_start, r_start),
+                else_=c.result_time_start,
+            ),
+            result_time_end=case(
+                (c.result_time_end.is_(None), r_end),
+                (c.result_time_end < r_end, r_end),
+                else_=c.result_time_end,
+            ),
+        )
+    )
+    # Sorted ids: concurrent hubs on one PostgreSQL lock rows in the same order (no deadlock).
+    conn.execute(
+        stmt,
+        [
+            {"ds_id": ds, "p_start": e[0], "p_end": e[1], "r_start": e[2], "r_end": e[3]}
+            for ds, e in sorted(extents.items())
+        ],
+    )
+
+
+def reject_frames(conn: Connection, shas: Sequence[str], issue: FrameIssue, now: datetime) -> None:
+    """Move archived frames (e.g. pieces of a split set that never completed) to quarantine."""
+    if not shas:
+        return
+    ids = conn.execute(
+        select(raw_frames.c.id).where(raw_frames.c.sha256.in_(list(shas)))
+    ).scalars().all()
+    conn.execute(
+        update(raw_frames).where(raw_frames.c.id.in_(ids)).values(outcome="rejected")
+    )
+    if ids:
+        stmt = dialect_insert(conn, frame_issues).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["frame_id", "code", "reason"]
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "frame_id": frame_id,
+                    "code": issue.code,
+                    "reason": issue.reason[:2000],
+                    "device_id": issue.device_id,
+                    "station_key": issue.station_key,
+                    "recorded_at": now,
+                }
+                for frame_id in ids
+            ],
+        )
+
+
+def pending_frames(conn: Connection, limit: int) -> list[tuple[str, bytes, datetime]]:
+    """(adapter, content, received_at) of frames held back as pending, oldest first."""
+    rows = conn.execute(
+        select(raw_frames.c.adapter, raw_frames.c.content, raw_frames.c.received_at)
+        .where(raw_frames.c.outcome == "pending")
+        .order_by(raw_frames.c.id)
+        .limit(limit)
+    ).all()
+    return [(row.adapter, bytes(row.content), row.received_at) for row in rows]

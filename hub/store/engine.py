@@ -1,0 +1,71 @@
+"""Engines for the two supported stores: SQLite (embedded default) and PostgreSQL + PostGIS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+class StoreError(Exception):
+    """The store cannot be used as asked (bad URL, unsupported backend, newer schema)."""
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def default_url(data_dir: Path) -> str:
+    """The embedded default: one SQLite file in the data directory."""
+    return f"sqlite:///{(data_dir / 'auasu.sqlite3').resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the durability settings an acknowledgement relies on."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError and ValueError variants
+        raise StoreError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise StoreError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            # A statement that waits on a lock or a dead server must not hang a writer forever.
+            connect_args={"connect_timeout": 5, "options": "-c statement_timeout=60000"},
+        )
+    database = parsed.database or ""
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # pysqlite's own transaction handling leaves DDL outside transactions and upgrades read
+    # locks lazily; we issue BEGIN ourselves. Writers ask for IMMEDIATE so two processes
+    # never both read and then fight over the write lock.
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" event (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the single writer; FULL syncs the WAL at every commit,
+    # which is what makes "acknowledged" mean "survives power loss" (reliability.md §3.2).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

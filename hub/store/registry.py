@@ -1,0 +1,337 @@
+"""Stations and the SensorThings entities that describe them (Thing, Location, Sensor, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from adapters.base import Aggregation
+from hub.mapping import ObservedPropertyDef
+from hub.model.registry import StationRecord
+from hub.store.schema import (
+    datastreams,
+    features_of_interest,
+    historical_location_locations,
+    historical_locations,
+    locations,
+    observed_properties,
+    sensors,
+    stations,
+    thing_locations,
+    things,
+)
+
+GEOJSON = "application/geo+json"
+OM_MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
+
+
+@dataclass(frozen=True, slots=True)
+class StationEntities:
+    """Ids of the entities one station owns."""
+
+    station_id: int
+    thing_id: int
+    sensor_id: int
+    feature_of_interest_id: int
+    location_id: int
+
+
+def _point(record: StationRecord) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [record.lon, record.lat]}
+
+
+def upsert_station(conn: Connection, record: StationRecord, now: datetime) -> StationEntities:
+    """Create or update a station and its Thing, Location, Sensor and FeatureOfInterest.
+
+    A moved station gets a new Location and a HistoricalLocation; the old one stays in history.
+    """
+    values = {
+        "source": record.source,
+        "kind": record.kind,
+        "device_id": record.device_id,
+        "system_code": record.system_code,
+        "secret_hash": record.secret_hash,
+        "timezone": record.logger_timezone,
+        "name": record.name.model_dump(),
+        "lat": record.lat,
+        "lon": record.lon,
+        "operator": record.operator,
+        "factors": {code: spec.model_dump() for code, spec in record.factors.items()},
+        "options": dict(record.options),
+        "properties": _station_properties(record),
+        "updated_at": now,
+    }
+    station_id = conn.execute(select(stations.c.id).where(stations.c.key == record.id)).scalar()
+    if station_id is None:
+        station_id = conn.execute(
+            insert(stations).values(key=record.id, **values).returning(stations.c.id)
+        ).scalar_one()
+    else:
+        conn.execute(update(stations).where(stations.c.id == station_id).values(**values))
+
+    thing_values = {
+        "name": record.name.en,
+        "description": f"{record.kind} monitoring station operated by {record.operator}",
+        "properties": _thing_properties(record),
+    }
+    thing_id = conn.execute(select(things.c.id).where(things.c.station_id == station_id)).scalar()
+    if thing_id is None:
+        thing_id = conn.execute(
+            insert(things).values(station_id=station_id, **thing_values).returning(things.c.id)
+        ).scalar_one()
+    else:
+        conn.execute(update(things).where(things.c.id == thing_id).values(**thing_values))
+
+    location_id = _ensure_location(conn, thing_id, record, now)
+    sensor_id = _ensure_sensor(conn, record)
+    foi_id = _ensure_feature(conn, record)
+    return StationEntities(station_id, thing_id, sensor_id, foi_id, location_id)
+
+
+def _station_properties(record: StationRecord) -> dict[str, Any]:
+    extra = dict(record.properties)
+    if record.post_id is not None:
+        extra["post_id"] = record.post_id
+    if record.automatic is not None:
+        extra["automatic"] = record.automatic
+    return extra
+
+
+def _thing_properties(record: StationRecord) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "station_id": record.id,
+        "source": record.source,
+        "kind": record.kind,
+        "operator": record.operator,
+        "names": record.name.model_dump(exclude_none=True),
+        "timezone": record.logger_timezone,
+    }
+    if record.device_id is not None:
+        props["device_id"] = record.device_id
+    if record.system_code is not None:
+        props["system_code"] = record.system_code
+    props.update(_station_properties(record))
+    return props
+
+
+def _ensure_location(
+    conn: Connection, thing_id: int, record: StationRecord, now: datetime
+) -> int:
+    point = _point(record)
+    current = conn.execute(
+        select(locations.c.id, locations.c.location)
+        .join(thing_locations, thing_locations.c.location_id == locations.c.id)
+        .where(thing_locations.c.thing_id == thing_id)
+    ).first()
+    if current is not None and current.location == point:
+        return int(current.id)
+    location_id = conn.execute(
+        insert(locations)
+        .values(
+            name=f"{record.name.en} location",
+            description=f"Where {record.name.en} stands (WGS 84)",
+            encoding_type=GEOJSON,
+            location=point,
+            properties={"station_id": record.id},
+        )
+        .returning(locations.c.id)
+    ).scalar_one()
+    conn.execute(delete(thing_locations).where(thing_locations.c.thing_id == thing_id))
+    conn.execute(insert(thing_locations).values(thing_id=thing_id, location_id=location_id))
+    history_id = conn.execute(
+        insert(historical_locations)
+        .values(thing_id=thing_id, time=now)
+        .returning(historical_locations.c.id)
+    ).scalar_one()
+    conn.execute(
+        insert(historical_location_locations).values(
+            historical_location_id=history_id, location_id=location_id
+        )
+    )
+    return int(location_id)
+
+
+def _ensure_sensor(conn: Connection, record: StationRecord) -> int:
+    key = f"{record.source}:{record.device_id or record.id}"
+    if record.device_id is not None:
+        name = f"{record.operator.split(' (')[0]} data logger {record.device_id}"
+        description = (
+            f"Station data logger (HJ 212 MN {record.device_id}, ST {record.system_code}) "
+            f"and its analysers at {record.name.en}"
+        )
+    else:
+        name = f"{record.operator} analysers at {record.name.en}"
+        description = f"Measuring equipment of {record.name.en}"
+    values = {
+        "name": name,
+        "description": description,
+        "encoding_type": "text/html",
+        "metadata": f"urn:auasu:sensor:{key}",
+        "properties": {"station_id": record.id, "source": record.source},
+    }
+    sensor_id = conn.execute(select(sensors.c.id).where(sensors.c.key == key)).scalar()
+    if sensor_id is None:
+        return int(
+            conn.execute(insert(sensors).values(key=key, **values).returning(sensors.c.id))
+            .scalar_one()
+        )
+    conn.execute(update(sensors).where(sensors.c.id == sensor_id).values(**values))
+    return int(sensor_id)
+
+
+def _ensure_feature(conn: Connection, record: StationRecord) -> int:
+    key = f"station:{record.id}:{record.lon}:{record.lat}"
+    foi_id = conn.execute(
+        select(features_of_interest.c.id).where(features_of_interest.c.key == key)
+    ).scalar()
+    if foi_id is not None:
+        return int(foi_id)
+    return int(
+        conn.execute(
+            insert(features_of_interest)
+            .values(
+                key=key,
+                name=record.name.en,
+                description=f"The {record.kind} sampled at {record.name.en}",
+                encoding_type=GEOJSON,
+                feature=_point(record),
+                properties={"station_id": record.id},
+            )
+            .returning(features_of_interest.c.id)
+        ).scalar_one()
+    )
+
+
+def ensure_observed_property(conn: Connection, definition: ObservedPropertyDef) -> int:
+    """Id of the shared ObservedProperty for ``definition.key``, created on first use."""
+    found = conn.execute(
+        select(observed_properties.c.id).where(observed_properties.c.key == definition.key)
+    ).scalar()
+    if found is not None:
+        return int(found)
+    return int(
+        conn.execute(
+            insert(observed_properties)
+            .values(
+                key=definition.key,
+                name=definition.name,
+                definition=definition.definition,
+                description=definition.description,
+                properties={"key": definition.key, "unit": definition.unit},
+            )
+            .returning(observed_properties.c.id)
+        ).scalar_one()
+    )
+
+
+def ensure_datastream(
+    conn: Connection,
+    *,
+    station_key: str,
+    definition: ObservedPropertyDef,
+    aggregation: Aggregation,
+    factor: str,
+) -> tuple[int, int]:
+    """(datastream id, feature-of-interest id) for one station, property and aggregation."""
+    entities = station_entities(conn, station_key)
+    if entities is None:
+        raise KeyError(f"station {station_key!r} is not registered")
+    property_id = ensure_observed_property(conn, definition)
+    found = conn.execute(
+        select(datastreams.c.id).where(
+            datastreams.c.thing_id == entities.thing_id,
+            datastreams.c.observed_property_id == property_id,
+            datastreams.c.aggregation == aggregation.value,
+        )
+    ).scalar()
+    if found is None:
+        thing_name = conn.execute(
+            select(things.c.name).where(things.c.id == entities.thing_id)
+        ).scalar_one()
+        found = conn.execute(
+            insert(datastreams)
+            .values(
+                thing_id=entities.thing_id,
+                sensor_id=entities.sensor_id,
+                observed_property_id=property_id,
+                aggregation=aggregation.value,
+                factor=factor,
+                name=f"{thing_name}: {definition.name} ({aggregation.value})",
+                description=(
+                    f"{definition.name} at {thing_name}, {aggregation.value} values "
+                    f"in {definition.unit_symbol}"
+                ),
+                observation_type=OM_MEASUREMENT,
+                unit={
+                    "name": definition.unit_name,
+                    "symbol": definition.unit_symbol,
+                    "definition": f"http://unitsofmeasure.org/ucum.html#{definition.unit}",
+                },
+                properties={
+                    "station_id": station_key,
+                    "factor": factor,
+                    "aggregation": aggregation.value,
+                    "observed_property": definition.key,
+                    "ucum": definition.unit,
+                },
+            )
+            .returning(datastreams.c.id)
+        ).scalar_one()
+    return int(found), entities.feature_of_interest_id
+
+
+def station_entities(conn: Connection, station_key: str) -> StationEntities | None:
+    """The entity ids of a registered station, or None."""
+    row = conn.execute(
+        select(stations.c.id, things.c.id.label("thing_id"), stations.c.source,
+               stations.c.device_id, stations.c.lon, stations.c.lat)
+        .join(things, things.c.station_id == stations.c.id)
+        .where(stations.c.key == station_key)
+    ).first()
+    if row is None:
+        return None
+    sensor_key = f"{row.source}:{row.device_id or station_key}"
+    sensor_id = conn.execute(select(sensors.c.id).where(sensors.c.key == sensor_key)).scalar_one()
+    foi_key = f"station:{station_key}:{row.lon}:{row.lat}"
+    foi_id = conn.execute(
+        select(features_of_interest.c.id).where(features_of_interest.c.key == foi_key)
+    ).scalar_one()
+    location_id = conn.execute(
+        select(thing_locations.c.location_id).where(thing_locations.c.thing_id == row.thing_id)
+    ).scalar_one()
+    return StationEntities(int(row.id), int(row.thing_id), int(sensor_id), int(foi_id),
+                           int(location_id))
+
+
+def station_records(conn: Connection) -> list[StationRecord]:
+    """Every registered station, as the registry model."""
+    rows = conn.execute(select(stations).order_by(stations.c.key)).all()
+    records = []
+    for row in rows:
+        properties = dict(row.properties)
+        post_id = properties.pop("post_id", None)
+        automatic = properties.pop("automatic", None)
+        records.append(
+            StationRecord(
+                id=row.key,
+                source=row.source,
+                kind=row.kind,
+                name=row.name,
+                lat=row.lat,
+                lon=row.lon,
+                operator=row.operator,
+                device_id=row.device_id,
+                system_code=row.system_code,
+                secret_hash=row.secret_hash,
+                logger_timezone=row.timezone,
+                factors=row.factors,
+                post_id=post_id,
+                automatic=automatic,
+                options=row.options,
+                properties=properties,
+            )
+        )
+    return records
