@@ -193,6 +193,10 @@ def main() -> int:
 def run_phases(args: argparse.Namespace, loggers: list[SimulatedLogger], hj_port: int,
                http_port: int) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
+    # Warm-up (not measured): first frames create every datastream and fill the caches.
+    warm = Simulator("127.0.0.1", hj_port, loggers, rate_per_minute=60, duration_s=3,
+                     ack_timeout_s=60, start_time=now - timedelta(days=4))
+    asyncio.run(warm.run())
     fast = Simulator("127.0.0.1", hj_port, loggers, rate_per_minute=60_000,
                      duration_s=args.duration, ack_timeout_s=30, start_time=now - timedelta(days=3))
     stats = asyncio.run(fast.run())

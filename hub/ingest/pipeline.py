@@ -60,6 +60,7 @@ class _Item:
     sha256: str = ""
     record: FrameRecord | None = None
     result: IngestResult | None = None
+    decoded: Decoded | None = None
 
 
 class PipelineStopped(RuntimeError):
@@ -216,6 +217,10 @@ class IngestPipeline:
             try:
                 for item in batch:
                     self._decode(item)
+                self._ensure_datastreams(batch)
+                for item in batch:
+                    if item.decoded is not None:
+                        self._accept(item, item.decoded)
                 records = [item.record for item in batch if item.record is not None]
                 return self.store.write_batch(records)
             except (OperationalError, DBAPIError) as exc:
@@ -240,6 +245,7 @@ class IngestPipeline:
 
     def _decode(self, item: _Item) -> None:
         item.sha256 = hashlib.sha256(item.raw).hexdigest()
+        item.decoded = None
         adapter = self.adapters.get(item.adapter)
         version = adapter.version if adapter else "unknown"
         record = FrameRecord(
@@ -274,7 +280,7 @@ class IngestPipeline:
         if isinstance(decoded, Rejection):
             self._reject(item, decoded)
             return
-        self._accept(item, decoded)
+        item.decoded = decoded
 
     def _reject(self, item: _Item, rejection: Rejection) -> None:
         assert item.record is not None
@@ -296,16 +302,29 @@ class IngestPipeline:
                 FrameIssue(RejectionCode.BAD_VALUE.value, reason, decoded.device_id,
                            decoded.station)
             )
-        adapter_label = f"{record.adapter}/{record.adapter_version}"
         for reading in decoded.readings:
-            row = self._observation(reading, item.sha256, adapter_label, record)
+            row = self._observation(reading, record)
             if row is not None:
                 record.observations.append(row)
         outcome = Outcome.PENDING if decoded.pending else Outcome.STORED
         item.result = IngestResult(outcome, decoded.ack, reason="; ".join(decoded.partial) or None)
 
+    def _ensure_datastreams(self, batch: list[_Item]) -> None:
+        requests = []
+        for item in batch:
+            if item.decoded is None:
+                continue
+            for reading in item.decoded.readings:
+                try:
+                    definition = self._definition(reading)
+                except UnitError:
+                    continue  # reported per reading in _observation
+                requests.append((reading.station, definition, reading.aggregation,
+                                 reading.factor))
+        self.store.ensure_datastreams(requests)
+
     def _observation(
-        self, reading: Reading, sha256: str, adapter_label: str, record: FrameRecord
+        self, reading: Reading, record: FrameRecord
     ) -> ObservationRow | None:
         try:
             definition = self._definition(reading)
@@ -315,20 +334,19 @@ class IngestPipeline:
                 FrameIssue("unit", f"{reading.factor}: {exc}", None, reading.station)
             )
             return None
-        try:
-            datastream_id, foi_id = self.store.ensure_datastream(
-                reading.station, definition, reading.aggregation, reading.factor
-            )
-        except KeyError as exc:
-            record.issues.append(FrameIssue("unknown-station", str(exc), None, reading.station))
+        ids = self.store.cached_datastream(reading.station, definition.key, reading.aggregation)
+        if ids is None:
+            record.issues.append(FrameIssue(
+                "unknown-station", f"station {reading.station!r} is not registered", None,
+                reading.station))
             return None
+        datastream_id, foi_id = ids
         start = reading.phenomenon_time.start
         end = reading.phenomenon_time.end or start
+        # The raw frame, adapter and version are one join away (observations.frame_id), so
+        # parameters carry only what is particular to this value.
         parameters: dict[str, Any] = {
             "received": {"value": reading.raw_value, "unit": reading.unit},
-            "factor": reading.factor,
-            "adapter": adapter_label,
-            "frame": sha256,
         }
         if reading.source_flag is not None:
             parameters["flag"] = reading.source_flag

@@ -7,7 +7,7 @@ schema, migrations and the SQL for each concern.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
@@ -105,27 +105,66 @@ class Store:
         aggregation: Aggregation,
         factor: str,
     ) -> tuple[int, int]:
-        """(datastream id, feature-of-interest id), created on first use and then cached.
+        """(datastream id, feature-of-interest id), created on first use; KeyError when the
+        station is not registered."""
+        self.ensure_datastreams([(station_key, definition, aggregation, factor)])
+        found = self.cached_datastream(station_key, definition.key, aggregation)
+        if found is None:
+            raise KeyError(f"station {station_key!r} is not registered")
+        return found
 
-        Created in its own committed transaction so the ids stay valid if a batch that
-        needed them is rolled back.
+    def ensure_datastreams(
+        self, requests: Iterable[tuple[str, ObservedPropertyDef, Aggregation, str]]
+    ) -> None:
+        """Create every missing datastream of ``requests`` in one committed transaction.
+
+        Separate from the batch transaction so cached ids stay valid if a batch that needed
+        them is rolled back; one transaction for all, because each commit costs an fsync.
+        Requests for unregistered stations are skipped (:meth:`cached_datastream` says None).
         """
-        key = (station_key, definition.key, aggregation.value)
         with self._lock:
-            cached = self._datastreams.get(key)
-        if cached is not None:
-            return cached
+            missing = {
+                (station, definition.key, aggregation.value): (station, definition, aggregation,
+                                                               factor)
+                for station, definition, aggregation, factor in requests
+                if (station, definition.key, aggregation.value) not in self._datastreams
+            }
+        if not missing:
+            return
+        created: dict[tuple[str, str, str], tuple[int, int]] = {}
+        stations: dict[str, tuple[registry.StationEntities, str] | None] = {}
+        properties: dict[str, int] = {}
         with self._writer.begin() as conn:
-            ids = registry.ensure_datastream(
-                conn,
-                station_key=station_key,
-                definition=definition,
-                aggregation=aggregation,
-                factor=factor,
-            )
+            for key, (station, definition, aggregation, factor) in missing.items():
+                if station not in stations:
+                    entities = registry.station_entities(conn, station)
+                    stations[station] = (
+                        None if entities is None
+                        else (entities, registry.thing_name(conn, entities.thing_id))
+                    )
+                known = stations[station]
+                if known is None:
+                    continue
+                entities, thing_name = known
+                if definition.key not in properties:
+                    properties[definition.key] = registry.ensure_observed_property(
+                        conn, definition
+                    )
+                datastream_id = registry.ensure_datastream(
+                    conn, entities=entities, thing_name=thing_name,
+                    property_id=properties[definition.key], definition=definition,
+                    aggregation=aggregation, factor=factor,
+                )
+                created[key] = (datastream_id, entities.feature_of_interest_id)
         with self._lock:
-            self._datastreams[key] = ids
-        return ids
+            self._datastreams.update(created)
+
+    def cached_datastream(
+        self, station_key: str, property_key: str, aggregation: Aggregation
+    ) -> tuple[int, int] | None:
+        """Ids made known by :meth:`ensure_datastreams`, without touching the database."""
+        with self._lock:
+            return self._datastreams.get((station_key, property_key, aggregation.value))
 
     def write_batch(self, frames: Sequence[FrameRecord]) -> BatchSummary:
         """Archive frames and store their observations in one durable transaction."""
@@ -146,6 +185,10 @@ class Store:
     ) -> list[QuarantineEntry]:
         with self.engine.connect() as conn:
             return queries.quarantine(conn, limit=limit, code=code, station=station)
+
+    def datastream_extent(self, datastream_id: int) -> queries.Extent:
+        with self.engine.connect() as conn:
+            return queries.datastream_extent(conn, datastream_id)
 
     def station_stats(self) -> list[StationStats]:
         with self.engine.connect() as conn:

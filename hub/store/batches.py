@@ -7,17 +7,18 @@ key is a correction: the newer value wins and the older one is kept in ``paramet
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, case, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from hub.store.schema import datastreams, frame_issues, observations, raw_frames
+from hub.store.schema import frame_issues, observations, raw_frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,6 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
     inserted = _insert_observations(conn, rows)
     conflicts = {key: value for key, value in rows.items() if key not in inserted}
     corrected, duplicates = _apply_corrections(conn, conflicts) if conflicts else (0, 0)
-    _extend_datastream_times(conn, [rows[key][0] for key in inserted])
     new_by_frame: dict[str, int] = defaultdict(int)
     for key in inserted:
         new_by_frame[rows[key][2]] += 1
@@ -183,38 +183,86 @@ def _insert_issues(
         conn.execute(stmt, params)
 
 
+# The observation insert is the hottest statement of the hub, so it goes to the driver's
+# executemany directly: a constant statement with positional placeholders (every value bound,
+# nothing interpolated), skipping SQLAlchemy's per-row parameter processing.
+_INSERT_OBSERVATION = {
+    "sqlite": (
+        "INSERT INTO observations (datastream_id, feature_of_interest_id, "
+        "phenomenon_time_start, phenomenon_time_end, result_time, result, result_quality, "
+        "parameters, frame_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (datastream_id, phenomenon_time_start, phenomenon_time_end) DO NOTHING"
+    ),
+    "postgresql": (
+        "INSERT INTO observations (datastream_id, feature_of_interest_id, "
+        "phenomenon_time_start, phenomenon_time_end, result_time, result, result_quality, "
+        "parameters, frame_id) VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb), %s) "
+        "ON CONFLICT (datastream_id, phenomenon_time_start, phenomenon_time_end) DO NOTHING"
+    ),
+}
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """The text form :class:`UTCDateTime` stores on SQLite (UTC, fixed width)."""
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    elif value.tzinfo is None:
+        raise ValueError("naive datetime refused by the store: attach a time zone")
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime refused by the store: attach a time zone")
+    return value
+
+
 def _insert_observations(
     conn: Connection, rows: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]]
 ) -> set[tuple[int, datetime, datetime]]:
-    stmt = (
-        dialect_insert(conn, observations)
-        .on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=["datastream_id", "phenomenon_time_start", "phenomenon_time_end"]
-        )
-        .returning(
-            observations.c.datastream_id,
-            observations.c.phenomenon_time_start,
-            observations.c.phenomenon_time_end,
-        )
-    )
+    """Insert new keys, skip existing ones; return the keys this call inserted."""
+    backend = conn.dialect.name
+    convert = _sqlite_time if backend == "sqlite" else _pg_time
+    times: dict[datetime | None, Any] = {}
+
+    def when(value: datetime | None) -> Any:
+        # The readings of one frame share their times: convert each distinct time once.
+        try:
+            return times[value]
+        except KeyError:
+            converted = times[value] = convert(value)
+            return converted
+
+    dumps = json.dumps
     params = [
-        {
-            "datastream_id": row.datastream_id,
-            "feature_of_interest_id": row.feature_of_interest_id,
-            "phenomenon_time_start": row.phenomenon_time_start,
-            "phenomenon_time_end": row.phenomenon_time_end,
-            "result_time": row.result_time,
-            "result": row.result,
-            "result_quality": row.result_quality,
-            "parameters": row.parameters,
-            "frame_id": frame_id,
-        }
+        (
+            row.datastream_id,
+            row.feature_of_interest_id,
+            when(row.phenomenon_time_start),
+            when(row.phenomenon_time_end),
+            when(row.result_time),
+            row.result,
+            row.result_quality,
+            dumps(row.parameters, separators=(",", ":")),
+            frame_id,
+        )
         for row, frame_id, _sha in rows.values()
     ]
-    result = conn.execute(stmt, params)
-    return {
-        (int(r.datastream_id), r.phenomenon_time_start, r.phenomenon_time_end) for r in result
-    }
+    before = conn.execute(select(func.max(observations.c.id))).scalar() or 0
+    result = conn.exec_driver_sql(_INSERT_OBSERVATION[backend], params)
+    if result.rowcount == len(params):
+        return set(rows)
+    # Some keys existed already (replays, corrections): the rows that are new got ids above
+    # the previous maximum and belong to this batch's frames.
+    frame_ids = sorted({frame_id for _row, frame_id, _sha in rows.values()})
+    found = conn.execute(
+        select(observations.c.datastream_id, observations.c.phenomenon_time_start,
+               observations.c.phenomenon_time_end)
+        .where(observations.c.id > before, observations.c.frame_id.in_(frame_ids))
+    )
+    return {(int(r[0]), r[1], r[2]) for r in found} & rows.keys()
 
 
 def _apply_corrections(
@@ -293,67 +341,6 @@ def _apply_corrections(
             updates,
         )
     return corrected, duplicates
-
-
-def _extend_datastream_times(conn: Connection, rows: list[ObservationRow]) -> None:
-    """Widen each touched datastream's phenomenon/result time extent (once per batch, not
-    per row: per-row triggers are FROST's known ingest bottleneck, reliability.md §4.2)."""
-    extents: dict[int, list[datetime]] = {}
-    for row in rows:
-        result_time = row.result_time or row.phenomenon_time_end
-        ext = extents.get(row.datastream_id)
-        if ext is None:
-            extents[row.datastream_id] = [
-                row.phenomenon_time_start, row.phenomenon_time_end, result_time, result_time
-            ]
-            continue
-        ext[0] = min(ext[0], row.phenomenon_time_start)
-        ext[1] = max(ext[1], row.phenomenon_time_end)
-        ext[2] = min(ext[2], result_time)
-        ext[3] = max(ext[3], result_time)
-    if not extents:
-        return
-    c = datastreams.c
-    p_start, p_end = bindparam("p_start", type_=c.phenomenon_time_start.type), bindparam(
-        "p_end", type_=c.phenomenon_time_end.type
-    )
-    r_start, r_end = bindparam("r_start", type_=c.result_time_start.type), bindparam(
-        "r_end", type_=c.result_time_end.type
-    )
-    stmt = (
-        update(datastreams)
-        .where(c.id == bindparam("ds_id"))
-        .values(
-            phenomenon_time_start=case(
-                (c.phenomenon_time_start.is_(None), p_start),
-                (c.phenomenon_time_start > p_start, p_start),
-                else_=c.phenomenon_time_start,
-            ),
-            phenomenon_time_end=case(
-                (c.phenomenon_time_end.is_(None), p_end),
-                (c.phenomenon_time_end < p_end, p_end),
-                else_=c.phenomenon_time_end,
-            ),
-            result_time_start=case(
-                (c.result_time_start.is_(None), r_start),
-                (c.result_time_start > r_start, r_start),
-                else_=c.result_time_start,
-            ),
-            result_time_end=case(
-                (c.result_time_end.is_(None), r_end),
-                (c.result_time_end < r_end, r_end),
-                else_=c.result_time_end,
-            ),
-        )
-    )
-    # Sorted ids: concurrent hubs on one PostgreSQL lock rows in the same order (no deadlock).
-    conn.execute(
-        stmt,
-        [
-            {"ds_id": ds, "p_start": e[0], "p_end": e[1], "r_start": e[2], "r_end": e[3]}
-            for ds, e in sorted(extents.items())
-        ],
-    )
 
 
 def reject_frames(conn: Connection, shas: Sequence[str], issue: FrameIssue, now: datetime) -> None:

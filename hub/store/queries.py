@@ -152,3 +152,34 @@ def frame_content(conn: Connection, sha256: str) -> bytes | None:
 def observation_total(conn: Connection) -> int:
     """All observations in the store."""
     return int(conn.execute(select(func.count()).select_from(observations)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """The time a datastream covers: first start to last end, and result times likewise."""
+
+    phenomenon_start: datetime | None
+    phenomenon_end: datetime | None
+    result_start: datetime | None
+    result_end: datetime | None
+
+
+def datastream_extent(conn: Connection, datastream_id: int) -> Extent:
+    """Two index seeks on (datastream, phenomenon time): the first and the last observation.
+
+    The end is the last-starting observation's end, exact for a datastream's
+    non-overlapping periods (one aggregation, one period length) and for instants.
+    """
+    columns = (observations.c.phenomenon_time_start, observations.c.phenomenon_time_end,
+               observations.c.result_time)
+    first = conn.execute(
+        select(*columns).where(observations.c.datastream_id == datastream_id)
+        .order_by(observations.c.phenomenon_time_start).limit(1)
+    ).first()
+    last = conn.execute(
+        select(*columns).where(observations.c.datastream_id == datastream_id)
+        .order_by(observations.c.phenomenon_time_start.desc()).limit(1)
+    ).first()
+    if first is None or last is None:
+        return Extent(None, None, None, None)
+    return Extent(first[0], last[1], first[2], last[2])

@@ -32,6 +32,7 @@ OM_MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measu
 class StationEntities:
     """Ids of the entities one station owns."""
 
+    station_key: str
     station_id: int
     thing_id: int
     sensor_id: int
@@ -88,7 +89,7 @@ def upsert_station(conn: Connection, record: StationRecord, now: datetime) -> St
     location_id = _ensure_location(conn, thing_id, record, now)
     sensor_id = _ensure_sensor(conn, record)
     foi_id = _ensure_feature(conn, record)
-    return StationEntities(station_id, thing_id, sensor_id, foi_id, location_id)
+    return StationEntities(record.id, station_id, thing_id, sensor_id, foi_id, location_id)
 
 
 def _station_properties(record: StationRecord) -> dict[str, Any]:
@@ -230,16 +231,14 @@ def ensure_observed_property(conn: Connection, definition: ObservedPropertyDef) 
 def ensure_datastream(
     conn: Connection,
     *,
-    station_key: str,
+    entities: StationEntities,
+    thing_name: str,
+    property_id: int,
     definition: ObservedPropertyDef,
     aggregation: Aggregation,
     factor: str,
-) -> tuple[int, int]:
-    """(datastream id, feature-of-interest id) for one station, property and aggregation."""
-    entities = station_entities(conn, station_key)
-    if entities is None:
-        raise KeyError(f"station {station_key!r} is not registered")
-    property_id = ensure_observed_property(conn, definition)
+) -> int:
+    """Id of the datastream for one station (``entities``), property and aggregation."""
     found = conn.execute(
         select(datastreams.c.id).where(
             datastreams.c.thing_id == entities.thing_id,
@@ -247,11 +246,10 @@ def ensure_datastream(
             datastreams.c.aggregation == aggregation.value,
         )
     ).scalar()
-    if found is None:
-        thing_name = conn.execute(
-            select(things.c.name).where(things.c.id == entities.thing_id)
-        ).scalar_one()
-        found = conn.execute(
+    if found is not None:
+        return int(found)
+    return int(
+        conn.execute(
             insert(datastreams)
             .values(
                 thing_id=entities.thing_id,
@@ -271,7 +269,7 @@ def ensure_datastream(
                     "definition": f"http://unitsofmeasure.org/ucum.html#{definition.unit}",
                 },
                 properties={
-                    "station_id": station_key,
+                    "station_id": entities.station_key,
                     "factor": factor,
                     "aggregation": aggregation.value,
                     "observed_property": definition.key,
@@ -280,7 +278,11 @@ def ensure_datastream(
             )
             .returning(datastreams.c.id)
         ).scalar_one()
-    return int(found), entities.feature_of_interest_id
+    )
+
+
+def thing_name(conn: Connection, thing_id: int) -> str:
+    return str(conn.execute(select(things.c.name).where(things.c.id == thing_id)).scalar_one())
 
 
 def station_entities(conn: Connection, station_key: str) -> StationEntities | None:
@@ -302,8 +304,8 @@ def station_entities(conn: Connection, station_key: str) -> StationEntities | No
     location_id = conn.execute(
         select(thing_locations.c.location_id).where(thing_locations.c.thing_id == row.thing_id)
     ).scalar_one()
-    return StationEntities(int(row.id), int(row.thing_id), int(sensor_id), int(foi_id),
-                           int(location_id))
+    return StationEntities(station_key, int(row.id), int(row.thing_id), int(sensor_id),
+                           int(foi_id), int(location_id))
 
 
 def station_records(conn: Connection) -> list[StationRecord]:

@@ -146,10 +146,9 @@ datastreams = Table(
     Column("observation_type", String(200), nullable=False),
     Column("unit", Json, nullable=False),
     Column("properties", Json, nullable=False),
-    Column("phenomenon_time_start", UTCDateTime),
-    Column("phenomenon_time_end", UTCDateTime),
-    Column("result_time_start", UTCDateTime),
-    Column("result_time_end", UTCDateTime),
+    # No stored phenomenon/result time extents: maintaining them per row or per batch is
+    # FROST's known ingest bottleneck (reliability.md §4.2); queries.datastream_extent reads
+    # them from the (datastream, phenomenon time) index instead.
     UniqueConstraint("thing_id", "observed_property_id", "aggregation", name="uq_datastream"),
 )
 
