@@ -43,11 +43,26 @@ PG_ADMIN = os.environ.get(
 )
 # Twenty air factor codes with the unit a Chinese ambient station sends them in.
 AIR_FACTORS: dict[str, str] = {
-    "a34004": "ug/m3", "a34002": "ug/m3", "a34001": "ug/m3", "a34005": "ug/m3",
-    "a21026": "ug/m3", "a21004": "ug/m3", "a21003": "ug/m3", "a21002": "ug/m3",
-    "a21005": "mg/m3", "a05024": "ug/m3", "a21028": "ug/m3", "a21001": "ug/m3",
-    "a05001": "mg/m3", "a24088": "mg/m3", "a25002": "mg/m3", "a01001": "Cel",
-    "a01002": "%", "a01006": "kPa", "a01007": "m/s", "a01008": "deg",
+    "a34004": "ug/m3",
+    "a34002": "ug/m3",
+    "a34001": "ug/m3",
+    "a34005": "ug/m3",
+    "a21026": "ug/m3",
+    "a21004": "ug/m3",
+    "a21003": "ug/m3",
+    "a21002": "ug/m3",
+    "a21005": "mg/m3",
+    "a05024": "ug/m3",
+    "a21028": "ug/m3",
+    "a21001": "ug/m3",
+    "a05001": "mg/m3",
+    "a24088": "mg/m3",
+    "a25002": "mg/m3",
+    "a01001": "Cel",
+    "a01002": "%",
+    "a01006": "kPa",
+    "a01007": "m/s",
+    "a01008": "deg",
 }
 
 
@@ -66,8 +81,10 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{platform.node()}: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def free_port() -> int:
@@ -102,15 +119,35 @@ def fleet(count: int, factors: int) -> tuple[list[SimulatedLogger], list[Station
     for i in range(count):
         mn = f"42454E4348{i:014X}"
         station = f"bench-{i:05d}"
-        loggers.append(SimulatedLogger(station=station, mn=mn, pw="Bench1", st="22",
-                                       timezone="Asia/Almaty", factors=tuple(codes), kind="air"))
-        records.append(StationRecord.model_validate({
-            "id": station, "source": "lihe-hj212", "kind": "air",
-            "name": {"en": f"Bench station {i}"}, "lat": 51.1 + i * 1e-4, "lon": 71.4,
-            "operator": "benchmark", "device_id": mn, "system_code": "22",
-            "secret_hash": secret, "logger_timezone": "Asia/Almaty",
-            "factors": {c: {"name": c, "unit": AIR_FACTORS[c]} for c in codes},
-        }))
+        loggers.append(
+            SimulatedLogger(
+                station=station,
+                mn=mn,
+                pw="Bench1",
+                st="22",
+                timezone="Asia/Almaty",
+                factors=tuple(codes),
+                kind="air",
+            )
+        )
+        records.append(
+            StationRecord.model_validate(
+                {
+                    "id": station,
+                    "source": "lihe-hj212",
+                    "kind": "air",
+                    "name": {"en": f"Bench station {i}"},
+                    "lat": 51.1 + i * 1e-4,
+                    "lon": 71.4,
+                    "operator": "benchmark",
+                    "device_id": mn,
+                    "system_code": "22",
+                    "secret_hash": secret,
+                    "logger_timezone": "Asia/Almaty",
+                    "factors": {c: {"name": c, "unit": AIR_FACTORS[c]} for c in codes},
+                }
+            )
+        )
     return loggers, records
 
 
@@ -132,8 +169,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--loggers", type=int, default=200)
-    parser.add_argument("--factors", type=int, default=20, choices=range(1, 21),
-                        metavar="1..20")
+    parser.add_argument("--factors", type=int, default=20, choices=range(1, 21), metavar="1..20")
     parser.add_argument("--duration", type=float, default=20.0, help="throughput phase, s")
     parser.add_argument("--city-duration", type=float, default=120.0, help="city phase, s")
     args = parser.parse_args()
@@ -155,10 +191,25 @@ def main() -> int:
             )
             with open(workdir / "hub.log", "wb") as hub_log:
                 hub = subprocess.Popen(
-                    [sys.executable, "-m", "hub.cli", "serve", "--data-dir", str(workdir),
-                     "--db", url, "--http-port", str(http_port), "--hj212-port", str(hj_port),
-                     "--config", str(config)],
-                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=hub_log,
+                    [
+                        sys.executable,
+                        "-m",
+                        "hub.cli",
+                        "serve",
+                        "--data-dir",
+                        str(workdir),
+                        "--db",
+                        url,
+                        "--http-port",
+                        str(http_port),
+                        "--hj212-port",
+                        str(hj_port),
+                        "--config",
+                        str(config),
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=hub_log,
                     env={**os.environ, "PYTHONPATH": str(ROOT)},
                 )
             try:
@@ -175,30 +226,53 @@ def main() -> int:
                 drop()
     versions = f"SQLite {sqlite3.sqlite_version}" if args.backend == "sqlite" else "PostgreSQL"
     print(f"machine: {machine()}")
-    print(f"backend: {args.backend} ({versions}); loggers {args.loggers} x {args.factors} "
-          "factors; ack after durable commit")
+    print(
+        f"backend: {args.backend} ({versions}); loggers {args.loggers} x {args.factors} "
+        "factors; ack after durable commit"
+    )
     t = report["throughput"]
-    print(f"throughput: {t['obs_per_s']:,.0f} observations/s sustained "
-          f"({t['frames_per_s']:,.0f} frames/s over {t['elapsed_s']:.1f} s; "
-          f"ack p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms)")
+    print(
+        f"throughput: {t['obs_per_s']:,.0f} observations/s sustained "
+        f"({t['frames_per_s']:,.0f} frames/s over {t['elapsed_s']:.1f} s; "
+        f"ack p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms)"
+    )
     c = report["city"]
-    print(f"city load ({args.loggers} x {args.factors}/min): ack latency p50 {c['p50_ms']:.1f} ms, "
-          f"p99 {c['p99_ms']:.1f} ms over {c['frames']} frames; given up {c['given_up']}")
-    print(f"store: {stored:,} observations; hub-side ack latency p99 bucket "
-          f"<= {report['hub_p99_bucket']}")
+    print(
+        f"city load ({args.loggers} x {args.factors}/min): ack latency p50 {c['p50_ms']:.1f} ms, "
+        f"p99 {c['p99_ms']:.1f} ms over {c['frames']} frames; given up {c['given_up']}"
+    )
+    print(
+        f"store: {stored:,} observations; hub-side ack latency p99 bucket "
+        f"<= {report['hub_p99_bucket']}"
+    )
     print(json.dumps({"backend": args.backend, **report}))
     return 0
 
 
-def run_phases(args: argparse.Namespace, loggers: list[SimulatedLogger], hj_port: int,
-               http_port: int) -> dict[str, Any]:
+def run_phases(
+    args: argparse.Namespace, loggers: list[SimulatedLogger], hj_port: int, http_port: int
+) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
     # Warm-up (not measured): first frames create every datastream and fill the caches.
-    warm = Simulator("127.0.0.1", hj_port, loggers, rate_per_minute=60, duration_s=3,
-                     ack_timeout_s=60, start_time=now - timedelta(days=4))
+    warm = Simulator(
+        "127.0.0.1",
+        hj_port,
+        loggers,
+        rate_per_minute=60,
+        duration_s=3,
+        ack_timeout_s=60,
+        start_time=now - timedelta(days=4),
+    )
     asyncio.run(warm.run())
-    fast = Simulator("127.0.0.1", hj_port, loggers, rate_per_minute=60_000,
-                     duration_s=args.duration, ack_timeout_s=30, start_time=now - timedelta(days=3))
+    fast = Simulator(
+        "127.0.0.1",
+        hj_port,
+        loggers,
+        rate_per_minute=60_000,
+        duration_s=args.duration,
+        ack_timeout_s=30,
+        start_time=now - timedelta(days=3),
+    )
     stats = asyncio.run(fast.run())
     throughput = {
         "frames_per_s": stats.frames_acked / stats.elapsed_s,
@@ -209,9 +283,15 @@ def run_phases(args: argparse.Namespace, loggers: list[SimulatedLogger], hj_port
         "p50_ms": (stats.p50_s or 0) * 1000,
         "p99_ms": (stats.p99_s or 0) * 1000,
     }
-    city = Simulator("127.0.0.1", hj_port, loggers, rate_per_minute=1.0,
-                     duration_s=args.city_duration, ack_timeout_s=15,
-                     start_time=now - timedelta(days=1))
+    city = Simulator(
+        "127.0.0.1",
+        hj_port,
+        loggers,
+        rate_per_minute=1.0,
+        duration_s=args.city_duration,
+        ack_timeout_s=15,
+        start_time=now - timedelta(days=1),
+    )
     cstats = asyncio.run(city.run())
     city_report = {
         "frames": cstats.frames_acked,
@@ -219,26 +299,10 @@ def run_phases(args: argparse.Namespace, loggers: list[SimulatedLogger], hj_port
         "p50_ms": (cstats.p50_s or 0) * 1000,
         "p99_ms": (cstats.p99_s or 0) * 1000,
     }
-    return {"throughput": throughput, "city": city_report,
-            "hub_p99_bucket": hub_latency_bucket(http_port, 0.99)}
-
-
-def hub_latency_bucket(port: int, quantile: float) -> str:
-    """The smallest histogram bucket holding ``quantile`` of the hub's own ack latencies."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        lines = resp.read().decode().splitlines()
-    buckets = []
-    for line in lines:
-        if line.startswith("auasu_ack_latency_seconds_bucket"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((le, float(line.rsplit(" ", 1)[1])))
-    if not buckets:
-        return "n/a"
-    total = buckets[-1][1]
-    for le, cumulative in buckets:
-        if total and cumulative / total >= quantile:
-            return f"{le} s"
-    return "+Inf"
+    return {
+        "throughput": throughput,
+        "city": city_report,
+    }
 
 
 if __name__ == "__main__":

@@ -104,8 +104,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "127.0.0.1", server.hj212_port, loggers, rate_per_minute=args.rate, seed=1
         )
         server.run_in_background([simulator.run()])
-        print(f"auasu: demo simulator playing {len(loggers)} pilot loggers "
-              f"({args.rate:g} frames/min each)", flush=True)
+        print(
+            f"auasu: demo simulator playing {len(loggers)} pilot loggers "
+            f"({args.rate:g} frames/min each)",
+            flush=True,
+        )
 
     return _serve(config, start_simulator)
 
@@ -132,8 +135,10 @@ def cmd_stations_list(args: argparse.Namespace) -> int:
         store.close()
     print(f"{'station':32} {'source':12} {'kind':9} {'device':26} {'tz':14} lat,lon")
     for r in records:
-        print(f"{r.id:32} {r.source:12} {r.kind:9} {r.device_id or '-':26} "
-              f"{r.logger_timezone:14} {r.lat:.4f},{r.lon:.4f}")
+        print(
+            f"{r.id:32} {r.source:12} {r.kind:9} {r.device_id or '-':26} "
+            f"{r.logger_timezone:14} {r.lat:.4f},{r.lon:.4f}"
+        )
     return 0
 
 
@@ -146,8 +151,10 @@ def cmd_adapters_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'adapter':16} {'version':8} {'source':12} {'distribution':12} description")
     for info in infos:
-        print(f"{info.name:16} {info.version:8} {info.source:12} {info.distribution:12} "
-              f"{info.description}")
+        print(
+            f"{info.name:16} {info.version:8} {info.source:12} {info.distribution:12} "
+            f"{info.description}"
+        )
     return 0
 
 
@@ -173,8 +180,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             units = list(adapter.split(path.read_bytes()))
             received = datetime.now(UTC)
             context = ChannelContext(channel="file", peer=str(path), received_at=received)
-            progress = tqdm(total=len(units), desc=path.name, unit="frame",
-                            disable=args.quiet or not sys.stderr.isatty())
+            progress = tqdm(
+                total=len(units),
+                desc=path.name,
+                unit="frame",
+                disable=args.quiet or not sys.stderr.isatty(),
+            )
             futures = [pipeline.submit_nowait(adapter.name, unit, context) for unit in units]
             for future in futures:
                 result = future.result()
@@ -203,13 +214,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps([
-            {"station": r.station, "source": r.source, "kind": r.kind,
-             "observations": r.observations,
-             "first": r.first_time.isoformat() if r.first_time else None,
-             "last": r.last_time.isoformat() if r.last_time else None,
-             "rejected_frames": r.rejected_frames} for r in rows
-        ] + [{"station": None, "rejected_frames": unattributed}]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "station": r.station,
+                        "source": r.source,
+                        "kind": r.kind,
+                        "observations": r.observations,
+                        "first": r.first_time.isoformat() if r.first_time else None,
+                        "last": r.last_time.isoformat() if r.last_time else None,
+                        "rejected_frames": r.rejected_frames,
+                    }
+                    for r in rows
+                ]
+                + [{"station": None, "rejected_frames": unattributed}]
+            )
+        )
         return 0
     print(f"{'station':32} {'observations':>12} {'first (UTC)':20} {'last (UTC)':20} rejected")
     for r in rows:
@@ -227,8 +248,10 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     finally:
         store.close()
     for e in entries:
-        print(f"{e.received_at:%Y-%m-%dT%H:%M:%SZ} {e.outcome:8} {e.code:14} "
-              f"{e.station_key or e.device_id or '-':28} {e.sha256[:12]} {e.peer}: {e.reason}")
+        print(
+            f"{e.received_at:%Y-%m-%dT%H:%M:%SZ} {e.outcome:8} {e.code:14} "
+            f"{e.station_key or e.device_id or '-':28} {e.sha256[:12]} {e.peer}: {e.reason}"
+        )
     if not entries:
         print("quarantine is empty")
     return 0
@@ -257,8 +280,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read registry {registry_path}: {exc}") from exc
         loggers = loggers_from_registry(document)
-        simulator = Simulator(host, port, loggers, rate_per_minute=args.rate,
-                              duration_s=args.duration, ack_timeout_s=args.ack_timeout)
+        simulator = Simulator(
+            host,
+            port,
+            loggers,
+            rate_per_minute=args.rate,
+            duration_s=args.duration,
+            ack_timeout_s=args.ack_timeout,
+        )
         try:
             stats = asyncio.run(simulator.run())
         except KeyboardInterrupt:

@@ -11,37 +11,46 @@ class HubMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.frames = Counter(
-            "auasu_frames_total", "Raw inputs processed, by outcome", ["adapter", "outcome"],
+            "auasu_frames_total",
+            "Raw inputs processed, by outcome",
+            ["adapter", "outcome"],
             registry=self.registry,
         )
         self.observations_stored = Counter(
-            "auasu_observations_stored_total", "New observations committed",
+            "auasu_observations_stored_total",
+            "New observations committed",
             registry=self.registry,
         )
         self.observations_duplicate = Counter(
-            "auasu_observations_duplicate_total", "Observations already stored (replays)",
+            "auasu_observations_duplicate_total",
+            "Observations already stored (replays)",
             registry=self.registry,
         )
         self.observations_corrected = Counter(
-            "auasu_observations_corrected_total", "Observations replaced by a newer value",
+            "auasu_observations_corrected_total",
+            "Observations replaced by a newer value",
             registry=self.registry,
         )
         self.ack_latency = Histogram(
-            "auasu_ack_latency_seconds", "From receipt of a frame to its reply being ready",
+            "auasu_ack_latency_seconds",
+            "From receipt of a frame to its reply being ready",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "auasu_ingest_queue_depth", "Raw inputs waiting for the writer",
+            "auasu_ingest_queue_depth",
+            "Raw inputs waiting for the writer",
             registry=self.registry,
         )
         self.batch_size = Histogram(
-            "auasu_ingest_batch_frames", "Raw inputs per group commit",
+            "auasu_ingest_batch_frames",
+            "Raw inputs per group commit",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
             registry=self.registry,
         )
         self.store_retries = Counter(
-            "auasu_store_retries_total", "Batch commits retried after a database error",
+            "auasu_store_retries_total",
+            "Batch commits retried after a database error",
             registry=self.registry,
         )
         self.connections = Gauge(

@@ -74,7 +74,8 @@ def describe_adapters() -> list[AdapterInfo]:
         adapter = _instantiate(ep)
         dist = ep.dist.name if ep.dist is not None else "?"
         infos.append(
-            AdapterInfo(adapter.name, adapter.version, adapter.source, adapter.description,
-                        dist, ep.value)
+            AdapterInfo(
+                adapter.name, adapter.version, adapter.source, adapter.description, dist, ep.value
+            )
         )
     return infos

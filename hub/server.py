@@ -51,6 +51,7 @@ class HubServer:
                 idle_timeout_s=config.hj212.idle_timeout_s,
             ),
         )
+        self.metrics.connections.set_function(lambda: float(self.listener.connections))
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
             target=self._loop.run_forever, name="auasu-asyncio", daemon=True
@@ -88,7 +89,10 @@ class HubServer:
         self._running = True
         log.info(
             "hub ready: http://%s:%d  hj212 tcp %s:%d  store %s",
-            self.config.http.host, self.http_port, self.config.hj212.host, self.hj212_port,
+            self.config.http.host,
+            self.http_port,
+            self.config.hj212.host,
+            self.hj212_port,
             self.store.backend,
         )
 

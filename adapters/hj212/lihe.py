@@ -173,10 +173,10 @@ class LiheHJ212Adapter(Adapter):
         return [
             Rejection(
                 code=RejectionCode.INCOMPLETE,
-                # Rejection has no field for the pieces, so they are named in the reason.
-                reason=f"{item.reason}; frames {' '.join(item.frame_sha256s)}",
+                reason=item.reason,
                 station=station,
                 device_id=item.key.mn,
+                related_frames=tuple(item.frame_sha256s),
             )
             for item, station in zip(expired, stations, strict=True)
         ]

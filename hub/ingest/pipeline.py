@@ -153,11 +153,13 @@ class IngestPipeline:
                 try:
                     self._process(batch)
                 except Exception:  # the writer must outlive any bug: fail the batch, go on
-                    log.exception("ingest batch failed; %d inputs get no acknowledgement",
-                                  len(batch))
+                    log.exception(
+                        "ingest batch failed; %d inputs get no acknowledgement", len(batch)
+                    )
                     for item in batch:
-                        self._resolve(item, IngestResult(Outcome.FAILED, None,
-                                                         reason="internal error"))
+                        self._resolve(
+                            item, IngestResult(Outcome.FAILED, None, reason="internal error")
+                        )
             elif self._stop.is_set():
                 return
             if time.monotonic() - self._last_expiry >= self.settings.expire_every_s:
@@ -225,8 +227,11 @@ class IngestPipeline:
                 return self.store.write_batch(records)
             except (OperationalError, DBAPIError) as exc:
                 self.metrics.store_retries.inc()
-                log.warning("store unavailable, retrying in %.1f s: %s", delay,
-                            str(exc.orig or exc).splitlines()[0])
+                log.warning(
+                    "store unavailable, retrying in %.1f s: %s",
+                    delay,
+                    str(exc.orig or exc).splitlines()[0],
+                )
                 if self._stop.is_set() and delay >= self.settings.retry_max_s:
                     return None
                 time.sleep(delay)
@@ -286,8 +291,9 @@ class IngestPipeline:
         assert item.record is not None
         item.record.station_key = rejection.station
         item.record.issues.append(
-            FrameIssue(rejection.code.value, rejection.reason, rejection.device_id,
-                       rejection.station)
+            FrameIssue(
+                rejection.code.value, rejection.reason, rejection.device_id, rejection.station
+            )
         )
         item.result = IngestResult(Outcome.REJECTED, rejection.reply, reason=rejection.reason)
 
@@ -299,8 +305,9 @@ class IngestPipeline:
         record.outcome = (Outcome.PENDING if decoded.pending else Outcome.STORED).value
         for reason in decoded.partial:
             record.issues.append(
-                FrameIssue(RejectionCode.BAD_VALUE.value, reason, decoded.device_id,
-                           decoded.station)
+                FrameIssue(
+                    RejectionCode.BAD_VALUE.value, reason, decoded.device_id, decoded.station
+                )
             )
         for reading in decoded.readings:
             row = self._observation(reading, record)
@@ -319,13 +326,10 @@ class IngestPipeline:
                     definition = self._definition(reading)
                 except UnitError:
                     continue  # reported per reading in _observation
-                requests.append((reading.station, definition, reading.aggregation,
-                                 reading.factor))
+                requests.append((reading.station, definition, reading.aggregation, reading.factor))
         self.store.ensure_datastreams(requests)
 
-    def _observation(
-        self, reading: Reading, record: FrameRecord
-    ) -> ObservationRow | None:
+    def _observation(self, reading: Reading, record: FrameRecord) -> ObservationRow | None:
         try:
             definition = self._definition(reading)
             value, _unit = self.mappings.canonical(definition.key, reading.value, reading.unit)
@@ -336,9 +340,14 @@ class IngestPipeline:
             return None
         ids = self.store.cached_datastream(reading.station, definition.key, reading.aggregation)
         if ids is None:
-            record.issues.append(FrameIssue(
-                "unknown-station", f"station {reading.station!r} is not registered", None,
-                reading.station))
+            record.issues.append(
+                FrameIssue(
+                    "unknown-station",
+                    f"station {reading.station!r} is not registered",
+                    None,
+                    reading.station,
+                )
+            )
             return None
         datastream_id, foi_id = ids
         start = reading.phenomenon_time.start
@@ -375,16 +384,18 @@ class IngestPipeline:
 
     # --- held-back state ---------------------------------------------------------------------
 
-    def _expire(self) -> None:
+    def _expire(self, now: datetime | None = None) -> None:
+        """Quarantine held-back adapter state (split sets) that outlived its timeout."""
         self._last_expiry = time.monotonic()
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         for adapter in self.adapters.values():
             for rejection in adapter.expire(now):
                 self._flag_frames(rejection)
 
     def _flag_frames(self, rejection: Rejection) -> None:
-        issue = FrameIssue(rejection.code.value, rejection.reason, rejection.device_id,
-                           rejection.station)
+        issue = FrameIssue(
+            rejection.code.value, rejection.reason, rejection.device_id, rejection.station
+        )
         try:
             self.store.reject_frames(rejection.related_frames, issue)
         except (OperationalError, DBAPIError):

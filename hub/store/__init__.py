@@ -124,8 +124,12 @@ class Store:
         """
         with self._lock:
             missing = {
-                (station, definition.key, aggregation.value): (station, definition, aggregation,
-                                                               factor)
+                (station, definition.key, aggregation.value): (
+                    station,
+                    definition,
+                    aggregation,
+                    factor,
+                )
                 for station, definition, aggregation, factor in requests
                 if (station, definition.key, aggregation.value) not in self._datastreams
             }
@@ -139,7 +143,8 @@ class Store:
                 if station not in stations:
                     entities = registry.station_entities(conn, station)
                     stations[station] = (
-                        None if entities is None
+                        None
+                        if entities is None
                         else (entities, registry.thing_name(conn, entities.thing_id))
                     )
                 known = stations[station]
@@ -147,13 +152,15 @@ class Store:
                     continue
                 entities, thing_name = known
                 if definition.key not in properties:
-                    properties[definition.key] = registry.ensure_observed_property(
-                        conn, definition
-                    )
+                    properties[definition.key] = registry.ensure_observed_property(conn, definition)
                 datastream_id = registry.ensure_datastream(
-                    conn, entities=entities, thing_name=thing_name,
-                    property_id=properties[definition.key], definition=definition,
-                    aggregation=aggregation, factor=factor,
+                    conn,
+                    entities=entities,
+                    thing_name=thing_name,
+                    property_id=properties[definition.key],
+                    definition=definition,
+                    aggregation=aggregation,
+                    factor=factor,
                 )
                 created[key] = (datastream_id, entities.feature_of_interest_id)
         with self._lock:

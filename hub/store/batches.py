@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from hub.store.schema import frame_issues, observations, raw_frames
 
@@ -74,7 +73,7 @@ class BatchSummary:
     new_by_frame: dict[str, int]
 
 
-def dialect_insert(conn: Connection, table: Table) -> Insert:
+def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ON CONFLICT on the connection's backend."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -126,17 +125,17 @@ def _upsert_frames(
             select(raw_frames.c.sha256).where(raw_frames.c.sha256.in_([f.sha256 for f in frames]))
         ).scalars()
     )
-    stmt = dialect_insert(conn, raw_frames)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    insert_frame = dialect_insert(conn, raw_frames)
+    excluded = insert_frame.excluded
+    stmt = insert_frame.on_conflict_do_update(
         index_elements=[raw_frames.c.sha256],
         set_={
-            "last_received_at": stmt.excluded.last_received_at,  # type: ignore[attr-defined]
-            "receive_count": raw_frames.c.receive_count
-            + stmt.excluded.receive_count,  # type: ignore[attr-defined]
+            "last_received_at": excluded.last_received_at,
+            "receive_count": raw_frames.c.receive_count + excluded.receive_count,
             # A replay may succeed where the first copy failed (device registered since).
-            "outcome": stmt.excluded.outcome,  # type: ignore[attr-defined]
-            "station_key": stmt.excluded.station_key,  # type: ignore[attr-defined]
-            "observations": stmt.excluded.observations,  # type: ignore[attr-defined]
+            "outcome": excluded.outcome,
+            "station_key": excluded.station_key,
+            "observations": excluded.observations,
         },
     ).returning(raw_frames.c.id, raw_frames.c.sha256)
     params = [
@@ -161,9 +160,7 @@ def _upsert_frames(
     return ids, len(ids.keys() - existing)
 
 
-def _insert_issues(
-    conn: Connection, frames: Any, frame_ids: dict[str, int]
-) -> None:
+def _insert_issues(conn: Connection, frames: Any, frame_ids: dict[str, int]) -> None:
     params = [
         {
             "frame_id": frame_ids[frame.sha256],
@@ -177,7 +174,7 @@ def _insert_issues(
         for issue in frame.issues
     ]
     if params:
-        stmt = dialect_insert(conn, frame_issues).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        stmt = dialect_insert(conn, frame_issues).on_conflict_do_nothing(
             index_elements=["frame_id", "code", "reason"]
         )
         conn.execute(stmt, params)
@@ -258,9 +255,11 @@ def _insert_observations(
     # the previous maximum and belong to this batch's frames.
     frame_ids = sorted({frame_id for _row, frame_id, _sha in rows.values()})
     found = conn.execute(
-        select(observations.c.datastream_id, observations.c.phenomenon_time_start,
-               observations.c.phenomenon_time_end)
-        .where(observations.c.id > before, observations.c.frame_id.in_(frame_ids))
+        select(
+            observations.c.datastream_id,
+            observations.c.phenomenon_time_start,
+            observations.c.phenomenon_time_end,
+        ).where(observations.c.id > before, observations.c.frame_id.in_(frame_ids))
     )
     return {(int(r[0]), r[1], r[2]) for r in found} & rows.keys()
 
@@ -295,8 +294,9 @@ def _apply_corrections(
             )
         )
         for row in found:
-            existing[(int(row.datastream_id), row.phenomenon_time_start,
-                      row.phenomenon_time_end)] = row
+            existing[
+                (int(row.datastream_id), row.phenomenon_time_start, row.phenomenon_time_end)
+            ] = row
     corrected = duplicates = 0
     updates = []
     for key, (new, frame_id, _sha) in conflicts.items():
@@ -347,14 +347,14 @@ def reject_frames(conn: Connection, shas: Sequence[str], issue: FrameIssue, now:
     """Move archived frames (e.g. pieces of a split set that never completed) to quarantine."""
     if not shas:
         return
-    ids = conn.execute(
-        select(raw_frames.c.id).where(raw_frames.c.sha256.in_(list(shas)))
-    ).scalars().all()
-    conn.execute(
-        update(raw_frames).where(raw_frames.c.id.in_(ids)).values(outcome="rejected")
+    ids = (
+        conn.execute(select(raw_frames.c.id).where(raw_frames.c.sha256.in_(list(shas))))
+        .scalars()
+        .all()
     )
+    conn.execute(update(raw_frames).where(raw_frames.c.id.in_(ids)).values(outcome="rejected"))
     if ids:
-        stmt = dialect_insert(conn, frame_issues).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        stmt = dialect_insert(conn, frame_issues).on_conflict_do_nothing(
             index_elements=["frame_id", "code", "reason"]
         )
         conn.execute(

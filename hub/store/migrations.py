@@ -47,9 +47,7 @@ def _initial_schema(conn: Connection) -> None:
             )
         )
         conn.execute(
-            text(
-                "CREATE INDEX IF NOT EXISTS ix_foi_geom ON features_of_interest USING GIST (geom)"
-            )
+            text("CREATE INDEX IF NOT EXISTS ix_foi_geom ON features_of_interest USING GIST (geom)")
         )
 
 

@@ -134,10 +134,36 @@ def quarantine(
         stmt = stmt.where(frame_issues.c.station_key == station)
     entries = []
     for row in conn.execute(stmt).all():
-        (frame_id, sha256, received_at, channel, peer, adapter, outcome, code, reason, device_id,
-         station_key, size) = row
-        entries.append(QuarantineEntry(frame_id, sha256, received_at, channel, peer, adapter,
-                                       outcome, code, reason, device_id, station_key, size))
+        (
+            frame_id,
+            sha256,
+            received_at,
+            channel,
+            peer,
+            adapter,
+            outcome,
+            code,
+            reason,
+            device_id,
+            station_key,
+            size,
+        ) = row
+        entries.append(
+            QuarantineEntry(
+                frame_id,
+                sha256,
+                received_at,
+                channel,
+                peer,
+                adapter,
+                outcome,
+                code,
+                reason,
+                device_id,
+                station_key,
+                size,
+            )
+        )
     return entries
 
 
@@ -170,15 +196,22 @@ def datastream_extent(conn: Connection, datastream_id: int) -> Extent:
     The end is the last-starting observation's end, exact for a datastream's
     non-overlapping periods (one aggregation, one period length) and for instants.
     """
-    columns = (observations.c.phenomenon_time_start, observations.c.phenomenon_time_end,
-               observations.c.result_time)
+    columns = (
+        observations.c.phenomenon_time_start,
+        observations.c.phenomenon_time_end,
+        observations.c.result_time,
+    )
     first = conn.execute(
-        select(*columns).where(observations.c.datastream_id == datastream_id)
-        .order_by(observations.c.phenomenon_time_start).limit(1)
+        select(*columns)
+        .where(observations.c.datastream_id == datastream_id)
+        .order_by(observations.c.phenomenon_time_start)
+        .limit(1)
     ).first()
     last = conn.execute(
-        select(*columns).where(observations.c.datastream_id == datastream_id)
-        .order_by(observations.c.phenomenon_time_start.desc()).limit(1)
+        select(*columns)
+        .where(observations.c.datastream_id == datastream_id)
+        .order_by(observations.c.phenomenon_time_start.desc())
+        .limit(1)
     ).first()
     if first is None or last is None:
         return Extent(None, None, None, None)

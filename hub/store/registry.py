@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from adapters.base import Aggregation
 from hub.mapping import ObservedPropertyDef
 from hub.model.registry import StationRecord
+from hub.store.batches import dialect_insert
 from hub.store.schema import (
     datastreams,
     features_of_interest,
@@ -118,9 +119,7 @@ def _thing_properties(record: StationRecord) -> dict[str, Any]:
     return props
 
 
-def _ensure_location(
-    conn: Connection, thing_id: int, record: StationRecord, now: datetime
-) -> int:
+def _ensure_location(conn: Connection, thing_id: int, record: StationRecord, now: datetime) -> int:
     point = _point(record)
     current = conn.execute(
         select(locations.c.id, locations.c.location)
@@ -176,8 +175,9 @@ def _ensure_sensor(conn: Connection, record: StationRecord) -> int:
     sensor_id = conn.execute(select(sensors.c.id).where(sensors.c.key == key)).scalar()
     if sensor_id is None:
         return int(
-            conn.execute(insert(sensors).values(key=key, **values).returning(sensors.c.id))
-            .scalar_one()
+            conn.execute(
+                insert(sensors).values(key=key, **values).returning(sensors.c.id)
+            ).scalar_one()
         )
     conn.execute(update(sensors).where(sensors.c.id == sensor_id).values(**values))
     return int(sensor_id)
@@ -208,24 +208,23 @@ def _ensure_feature(conn: Connection, record: StationRecord) -> int:
 
 def ensure_observed_property(conn: Connection, definition: ObservedPropertyDef) -> int:
     """Id of the shared ObservedProperty for ``definition.key``, created on first use."""
-    found = conn.execute(
-        select(observed_properties.c.id).where(observed_properties.c.key == definition.key)
-    ).scalar()
+    query = select(observed_properties.c.id).where(observed_properties.c.key == definition.key)
+    found = conn.execute(query).scalar()
     if found is not None:
         return int(found)
-    return int(
-        conn.execute(
-            insert(observed_properties)
-            .values(
-                key=definition.key,
-                name=definition.name,
-                definition=definition.definition,
-                description=definition.description,
-                properties={"key": definition.key, "unit": definition.unit},
-            )
-            .returning(observed_properties.c.id)
-        ).scalar_one()
+    # ON CONFLICT: another hub process sharing the database may create it at the same moment.
+    conn.execute(
+        dialect_insert(conn, observed_properties)
+        .values(
+            key=definition.key,
+            name=definition.name,
+            definition=definition.definition,
+            description=definition.description,
+            properties={"key": definition.key, "unit": definition.unit},
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
     )
+    return int(conn.execute(query).scalar_one())
 
 
 def ensure_datastream(
@@ -239,46 +238,45 @@ def ensure_datastream(
     factor: str,
 ) -> int:
     """Id of the datastream for one station (``entities``), property and aggregation."""
-    found = conn.execute(
-        select(datastreams.c.id).where(
-            datastreams.c.thing_id == entities.thing_id,
-            datastreams.c.observed_property_id == property_id,
-            datastreams.c.aggregation == aggregation.value,
-        )
-    ).scalar()
+    query = select(datastreams.c.id).where(
+        datastreams.c.thing_id == entities.thing_id,
+        datastreams.c.observed_property_id == property_id,
+        datastreams.c.aggregation == aggregation.value,
+    )
+    found = conn.execute(query).scalar()
     if found is not None:
         return int(found)
-    return int(
-        conn.execute(
-            insert(datastreams)
-            .values(
-                thing_id=entities.thing_id,
-                sensor_id=entities.sensor_id,
-                observed_property_id=property_id,
-                aggregation=aggregation.value,
-                factor=factor,
-                name=f"{thing_name}: {definition.name} ({aggregation.value})",
-                description=(
-                    f"{definition.name} at {thing_name}, {aggregation.value} values "
-                    f"in {definition.unit_symbol}"
-                ),
-                observation_type=OM_MEASUREMENT,
-                unit={
-                    "name": definition.unit_name,
-                    "symbol": definition.unit_symbol,
-                    "definition": f"http://unitsofmeasure.org/ucum.html#{definition.unit}",
-                },
-                properties={
-                    "station_id": entities.station_key,
-                    "factor": factor,
-                    "aggregation": aggregation.value,
-                    "observed_property": definition.key,
-                    "ucum": definition.unit,
-                },
-            )
-            .returning(datastreams.c.id)
-        ).scalar_one()
+    # ON CONFLICT: another hub process sharing the database may create it at the same moment.
+    conn.execute(
+        dialect_insert(conn, datastreams)
+        .values(
+            thing_id=entities.thing_id,
+            sensor_id=entities.sensor_id,
+            observed_property_id=property_id,
+            aggregation=aggregation.value,
+            factor=factor,
+            name=f"{thing_name}: {definition.name} ({aggregation.value})",
+            description=(
+                f"{definition.name} at {thing_name}, {aggregation.value} values "
+                f"in {definition.unit_symbol}"
+            ),
+            observation_type=OM_MEASUREMENT,
+            unit={
+                "name": definition.unit_name,
+                "symbol": definition.unit_symbol,
+                "definition": f"http://unitsofmeasure.org/ucum.html#{definition.unit}",
+            },
+            properties={
+                "station_id": entities.station_key,
+                "factor": factor,
+                "aggregation": aggregation.value,
+                "observed_property": definition.key,
+                "ucum": definition.unit,
+            },
+        )
+        .on_conflict_do_nothing(index_elements=["thing_id", "observed_property_id", "aggregation"])
     )
+    return int(conn.execute(query).scalar_one())
 
 
 def thing_name(conn: Connection, thing_id: int) -> str:
@@ -288,8 +286,14 @@ def thing_name(conn: Connection, thing_id: int) -> str:
 def station_entities(conn: Connection, station_key: str) -> StationEntities | None:
     """The entity ids of a registered station, or None."""
     row = conn.execute(
-        select(stations.c.id, things.c.id.label("thing_id"), stations.c.source,
-               stations.c.device_id, stations.c.lon, stations.c.lat)
+        select(
+            stations.c.id,
+            things.c.id.label("thing_id"),
+            stations.c.source,
+            stations.c.device_id,
+            stations.c.lon,
+            stations.c.lat,
+        )
         .join(things, things.c.station_id == stations.c.id)
         .where(stations.c.key == station_key)
     ).first()
@@ -304,8 +308,9 @@ def station_entities(conn: Connection, station_key: str) -> StationEntities | No
     location_id = conn.execute(
         select(thing_locations.c.location_id).where(thing_locations.c.thing_id == row.thing_id)
     ).scalar_one()
-    return StationEntities(station_key, int(row.id), int(row.thing_id), int(sensor_id),
-                           int(foi_id), int(location_id))
+    return StationEntities(
+        station_key, int(row.id), int(row.thing_id), int(sensor_id), int(foi_id), int(location_id)
+    )
 
 
 def station_records(conn: Connection) -> list[StationRecord]:

@@ -44,8 +44,11 @@ def create_app(store: Store, metrics: HubMetrics, ready: Callable[[], bool]) -> 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error in request")
-        body: dict[str, Any] = {"code": 503, "error": "Service Unavailable",
-                                "message": "the hub could not answer this request; retry later"}
+        body: dict[str, Any] = {
+            "code": 503,
+            "error": "Service Unavailable",
+            "message": "the hub could not answer this request; retry later",
+        }
         return jsonify(body), 503
 
     return app

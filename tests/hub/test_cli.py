@@ -22,8 +22,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_stations_import_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "stations", "import", str(PILOT_REGISTRY),
-                       "--data-dir", str(tmp_path))
+    code, out, _ = run(
+        capsys, "stations", "import", str(PILOT_REGISTRY), "--data-dir", str(tmp_path)
+    )
     assert code == 0 and "imported 18 stations (8 with devices)" in out
     code, out, _ = run(capsys, "stations", "list", "--data-dir", str(tmp_path))
     assert code == 0
@@ -61,8 +62,11 @@ def test_adapters_list_shows_the_builtin_through_entry_points(
 def test_user_errors_are_one_line_and_exit_2(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, *argv, *([] if "--db" in argv or argv[0] == "simulate"
-                                        else ["--data-dir", str(tmp_path)]))
+    code, _, err = run(
+        capsys,
+        *argv,
+        *([] if "--db" in argv or argv[0] == "simulate" else ["--data-dir", str(tmp_path)]),
+    )
     assert code == 2
     assert message in err
     assert err.count("\n") == 1 and err.startswith("auasu: error: ")
@@ -93,12 +97,10 @@ def test_ingest_the_pilot_day_twice(
     capture = shared_fixtures / "hj212" / "pilot-2025-01-15-realtime.hj212"
     data = ["--data-dir", str(tmp_path)]
     assert run(capsys, "stations", "import", str(PILOT_REGISTRY), *data)[0] == 0
-    code, out, _ = run(capsys, "ingest", "--adapter", "lihe-hj212", str(capture), "--quiet",
-                       *data)
+    code, out, _ = run(capsys, "ingest", "--adapter", "lihe-hj212", str(capture), "--quiet", *data)
     assert code == 0
     assert "2304 inputs: 2304 stored, 0 pending, 0 rejected; 23040 new observations" in out
-    code, out, _ = run(capsys, "ingest", "--adapter", "lihe-hj212", str(capture), "--quiet",
-                       *data)
+    code, out, _ = run(capsys, "ingest", "--adapter", "lihe-hj212", str(capture), "--quiet", *data)
     assert "0 new observations" in out
 
     store = Store.open(f"sqlite:///{tmp_path / 'auasu.sqlite3'}")
@@ -106,15 +108,18 @@ def test_ingest_the_pilot_day_twice(
         total = conn.execute(select(observations.c.id)).all()
         first_by_station = dict(
             conn.execute(
-                select(datastreams.c.properties["station_id"].as_string(),
-                       observations.c.phenomenon_time_start)
+                select(
+                    datastreams.c.properties["station_id"].as_string(),
+                    observations.c.phenomenon_time_start,
+                )
                 .join(datastreams, datastreams.c.id == observations.c.datastream_id)
                 .order_by(observations.c.phenomenon_time_start.desc())
             ).all()
         )
         qualities = conn.execute(
-            select(observations.c.result_quality, observations.c.parameters)
-            .where(observations.c.result_quality != "valid")
+            select(observations.c.result_quality, observations.c.parameters).where(
+                observations.c.result_quality != "valid"
+            )
         ).all()
     stats = store.station_stats()
     store.close()
@@ -125,7 +130,8 @@ def test_ingest_the_pilot_day_twice(
     assert first_by_station["lihe-air-saryarka"] == midnight_almaty
     assert first_by_station["lihe-air-industrial-north"] == midnight_almaty
     assert sorted((q, p["flag"]) for q, p in qualities) == [
-        ("invalid:calibration", "C"), ("invalid:fault", "D")
+        ("invalid:calibration", "C"),
+        ("invalid:fault", "D"),
     ]
     lihe = [s for s in stats if s.source == "lihe-hj212"]
     assert len(lihe) == 8 and all(s.observations > 0 for s in lihe)

@@ -67,10 +67,23 @@ class HubProcess:
 
     def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--data-dir", str(self.data_dir),
-             "--db", self.url, "--http-port", str(self.http_port),
-             "--hj212-port", str(self.hj212_port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--db",
+                self.url,
+                "--http-port",
+                str(self.http_port),
+                "--hj212-port",
+                str(self.hj212_port),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
 
@@ -134,9 +147,18 @@ def replay_in_thread(port: int, capture: bytes, rate: float) -> tuple[threading.
 
     def play() -> None:
         try:
-            box.append(asyncio.run(Simulator.replay(
-                "127.0.0.1", port, capture, rate_per_minute=rate, ack_timeout_s=1.5, retries=8
-            )))
+            box.append(
+                asyncio.run(
+                    Simulator.replay(
+                        "127.0.0.1",
+                        port,
+                        capture,
+                        rate_per_minute=rate,
+                        ack_timeout_s=1.5,
+                        retries=8,
+                    )
+                )
+            )
         except BaseException as exc:  # surfaced by the test
             box.append(exc)
 
@@ -195,15 +217,15 @@ def test_kill_9_while_streaming_loses_and_duplicates_nothing(tmp_path: Path) -> 
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.serial
-def test_postgresql_restart_during_ingest_resumes_by_itself(
-    tmp_path: Path, pg_url: str
-) -> None:
+def test_postgresql_restart_during_ingest_resumes_by_itself(tmp_path: Path, pg_url: str) -> None:
     ctl = shutil.which("pg_ctlcluster")
-    require(ctl is not None and os.geteuid() == 0,
-            "restarting PostgreSQL needs pg_ctlcluster as root")
+    require(
+        ctl is not None and os.geteuid() == 0, "restarting PostgreSQL needs pg_ctlcluster as root"
+    )
     assert ctl is not None
-    version = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True,
-                             check=True).stdout.split()[0]
+    version = subprocess.run(
+        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
     store = Store.open(pg_url)
     store.import_stations(load_registry(PILOT_REGISTRY))
     store.close()
@@ -214,8 +236,11 @@ def test_postgresql_restart_during_ingest_resumes_by_itself(
         thread, box = replay_in_thread(hub.hj212_port, capture, rate=300)
         wait_for(lambda: hub.frames_stored() >= 40, 20)
         assert hub.frames_stored() >= 40
-        subprocess.run([ctl, "--skip-systemctl-redirect", version, "main", "restart", "-m",
-                        "fast"], check=True, capture_output=True)
+        subprocess.run(
+            [ctl, "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+            check=True,
+            capture_output=True,
+        )
         thread.join(180)
         assert not thread.is_alive()
         (stats,) = box

@@ -48,8 +48,9 @@ def test_healthz_and_json_errors(hub: HubServer) -> None:
 
 def test_live_loggers_are_stored_acknowledged_and_counted(hub: HubServer) -> None:
     loggers = loggers_from_registry(json.loads(PILOT_REGISTRY.read_text()))
-    simulator = Simulator("127.0.0.1", hub.hj212_port, loggers, rate_per_minute=120,
-                          duration_s=3, ack_timeout_s=5)
+    simulator = Simulator(
+        "127.0.0.1", hub.hj212_port, loggers, rate_per_minute=120, duration_s=3, ack_timeout_s=5
+    )
     stats = asyncio.run(simulator.run())
     assert stats.frames_given_up == 0 and stats.frames_rejected == 0
     assert stats.frames_acked == stats.frames_sent >= 8

@@ -225,7 +225,7 @@ def test_incomplete_split_set_expires(
     assert expired.code is RejectionCode.INCOMPLETE
     assert (expired.station, expired.device_id) == ("lihe-effluent-tazalyk", EFFLUENT)
     assert expired.reason.startswith("split set incomplete: 1 of 2 pieces after 600 s")
-    assert hashlib.sha256(first).hexdigest() in expired.reason
+    assert expired.related_frames == (hashlib.sha256(first).hexdigest(),)
     assert "\n" not in expired.reason
 
 

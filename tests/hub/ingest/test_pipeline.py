@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from adapters.hj212.lihe import LiheHJ212Adapter
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from adapters.base import ChannelContext
+from adapters.hj212.lihe import LiheHJ212Adapter
 from adapters.hj212.packet import build_data_segment, build_frame
 from hub.demo import PILOT_REGISTRY
 from hub.ingest.contracts import Outcome
@@ -54,8 +54,13 @@ def context() -> ChannelContext:
 
 
 def saryarka_frame(
-    cp: list[dict[str, str]], *, qn: str = "20250115101000001", flag: str = "5",
-    pw: str = SARYARKA_PW, mn: str = SARYARKA_MN, cn: str = "2011",
+    cp: list[dict[str, str]],
+    *,
+    qn: str = "20250115101000001",
+    flag: str = "5",
+    pw: str = SARYARKA_PW,
+    mn: str = SARYARKA_MN,
+    cn: str = "2011",
 ) -> bytes:
     header = {"QN": qn, "ST": "22", "CN": cn, "PW": pw, "MN": mn, "Flag": flag}
     return build_frame(build_data_segment(header, cp))
@@ -79,8 +84,10 @@ def stored(store: Store) -> list[Any]:
                     observations.c.parameters,
                 )
                 .join(datastreams, datastreams.c.id == observations.c.datastream_id)
-                .join(observed_properties,
-                      observed_properties.c.id == datastreams.c.observed_property_id)
+                .join(
+                    observed_properties,
+                    observed_properties.c.id == datastreams.c.observed_property_id,
+                )
                 .order_by(observations.c.id)
             ).all()
         )
@@ -88,8 +95,11 @@ def stored(store: Store) -> list[Any]:
 
 def test_a_frame_is_stored_then_acknowledged(pipeline: IngestPipeline, store: Store) -> None:
     frame = saryarka_frame(
-        [{"DataTime": "20250115101000"}, {"a34004-Rtd": "41", "a34004-Flag": "N"},
-         {"a21005-Rtd": "1.2", "a21005-Flag": "C"}]
+        [
+            {"DataTime": "20250115101000"},
+            {"a34004-Rtd": "41", "a34004-Flag": "N"},
+            {"a21005-Rtd": "1.2", "a21005-Flag": "C"},
+        ]
     )
     (result,) = ingest(pipeline, frame)
     assert result.outcome is Outcome.STORED
@@ -110,7 +120,7 @@ def test_replay_adds_nothing_and_is_still_acknowledged(
 ) -> None:
     frame = saryarka_frame([{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}])
     first, second = ingest(pipeline, frame, frame)
-    third, = ingest(pipeline, frame)
+    (third,) = ingest(pipeline, frame)
     assert [r.outcome for r in (first, second, third)] == [Outcome.STORED] * 3
     assert all(r.reply is not None for r in (first, second, third))
     assert len(stored(store)) == 1
@@ -118,8 +128,12 @@ def test_replay_adds_nothing_and_is_still_acknowledged(
 
 def test_backfill_with_new_value_is_a_correction(pipeline: IngestPipeline, store: Store) -> None:
     ingest(pipeline, saryarka_frame([{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}]))
-    ingest(pipeline, saryarka_frame([{"DataTime": "20250115101000"}, {"a34004-Rtd": "45"}],
-                                    qn="20250115111000001"))
+    ingest(
+        pipeline,
+        saryarka_frame(
+            [{"DataTime": "20250115101000"}, {"a34004-Rtd": "45"}], qn="20250115111000001"
+        ),
+    )
     (row,) = stored(store)
     assert row.result == 45.0
     assert row.parameters["corrections"][0]["result"] == 41.0
@@ -146,8 +160,9 @@ def test_bad_values_are_dropped_but_kept_in_quarantine(
 ) -> None:
     (result,) = ingest(
         pipeline,
-        saryarka_frame([{"DataTime": "20250115101000"}, {"a34004-Rtd": "NaN"},
-                        {"a21026-Rtd": "33.1"}]),
+        saryarka_frame(
+            [{"DataTime": "20250115101000"}, {"a34004-Rtd": "NaN"}, {"a21026-Rtd": "33.1"}]
+        ),
     )
     assert result.outcome is Outcome.STORED and result.reply is not None
     assert [r.key for r in stored(store)] == ["so2"]
@@ -213,30 +228,77 @@ def test_no_acknowledgement_before_the_commit_and_retry_after_store_errors(
 
 
 def test_split_packets_are_reassembled(pipeline: IngestPipeline, store: Store) -> None:
-    header = {"ST": "22", "CN": "2011", "PW": SARYARKA_PW, "MN": SARYARKA_MN, "Flag": "7",
-              "PNUM": "2"}
-    piece1 = build_frame(build_data_segment(
-        {"QN": "20250115101000001", **header, "PNO": "1"},
-        [{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}]))
-    piece2 = build_frame(build_data_segment(
-        {"QN": "20250115101000002", **header, "PNO": "2"},
-        [{"DataTime": "20250115101000"}, {"a21026-Rtd": "30"}]))
-    first, = ingest(pipeline, piece1)
+    header = {
+        "ST": "22",
+        "CN": "2011",
+        "PW": SARYARKA_PW,
+        "MN": SARYARKA_MN,
+        "Flag": "7",
+        "PNUM": "2",
+    }
+    piece1 = build_frame(
+        build_data_segment(
+            {"QN": "20250115101000001", **header, "PNO": "1"},
+            [{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}],
+        )
+    )
+    piece2 = build_frame(
+        build_data_segment(
+            {"QN": "20250115101000002", **header, "PNO": "2"},
+            [{"DataTime": "20250115101000"}, {"a21026-Rtd": "30"}],
+        )
+    )
+    (first,) = ingest(pipeline, piece1)
     assert first.outcome is Outcome.PENDING and first.reply is not None
     assert store.pending_frames(limit=10) != []
-    second, = ingest(pipeline, piece2)
+    (second,) = ingest(pipeline, piece2)
     assert second.outcome is Outcome.STORED
     assert sorted(r.key for r in stored(store)) == ["pm2_5", "so2"]
     assert store.pending_frames(limit=10) == []
 
 
+def test_an_incomplete_split_set_expires_into_quarantine(
+    pipeline: IngestPipeline, store: Store
+) -> None:
+    header = {
+        "ST": "22",
+        "CN": "2011",
+        "PW": SARYARKA_PW,
+        "MN": SARYARKA_MN,
+        "Flag": "7",
+        "PNUM": "2",
+        "PNO": "1",
+        "QN": "20250115101000001",
+    }
+    piece = build_frame(
+        build_data_segment(header, [{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}])
+    )
+    (result,) = ingest(pipeline, piece)
+    assert result.outcome is Outcome.PENDING
+    pipeline._expire(datetime.now(UTC) + timedelta(hours=1))
+    assert store.pending_frames(limit=10) == []
+    (entry,) = store.quarantine(code="incomplete")
+    assert entry.outcome == "rejected" and entry.station_key == "lihe-air-saryarka"
+    assert "1 of 2 pieces" in entry.reason
+    assert stored(store) == []
+
+
 def test_pending_pieces_survive_a_restart(store: Store) -> None:
-    header = {"ST": "22", "CN": "2011", "PW": SARYARKA_PW, "MN": SARYARKA_MN, "Flag": "7",
-              "PNUM": "2"}
+    header = {
+        "ST": "22",
+        "CN": "2011",
+        "PW": SARYARKA_PW,
+        "MN": SARYARKA_MN,
+        "Flag": "7",
+        "PNUM": "2",
+    }
     pieces = [
-        build_frame(build_data_segment(
-            {"QN": f"2025011510100000{n}", **header, "PNO": str(n)},
-            [{"DataTime": "20250115101000"}, {code: "41"}]))
+        build_frame(
+            build_data_segment(
+                {"QN": f"2025011510100000{n}", **header, "PNO": str(n)},
+                [{"DataTime": "20250115101000"}, {code: "41"}],
+            )
+        )
         for n, code in ((1, "a34004-Rtd"), (2, "a21026-Rtd"))
     ]
     before = IngestPipeline(store, MappingSet.load(), {"lihe-hj212": LiheHJ212Adapter()})

@@ -200,8 +200,7 @@ def test_a_different_value_is_a_correction_not_a_second_observation(
     assert count(store, observations) == 1
     with store.connect() as conn:
         result, quality, params = conn.execute(
-            select(observations.c.result, observations.c.result_quality,
-                   observations.c.parameters)
+            select(observations.c.result, observations.c.result_quality, observations.c.parameters)
         ).one()
     assert (result, quality) == (99.0, "invalid:calibration")
     assert params["corrections"][0]["result"] == 10.0
@@ -218,7 +217,10 @@ def test_duplicate_keys_inside_one_batch_keep_the_last(store: Store, pm25: Any) 
 
 def test_rejected_frames_are_quarantined_with_reasons(store: Store) -> None:
     bad = frame(
-        "dd", [], outcome="rejected", station_key=None,
+        "dd",
+        [],
+        outcome="rejected",
+        station_key=None,
         issues=[FrameIssue("unknown-device", "MN FFFF is not registered", "FFFF")],
     )
     partial = frame("ee", [], issues=[FrameIssue("bad-value", "a34004: 'NaN' is not a number")])
@@ -226,7 +228,8 @@ def test_rejected_frames_are_quarantined_with_reasons(store: Store) -> None:
     store.write_batch([bad])  # the same rejected bytes again: still one entry
     entries = store.quarantine()
     assert {(e.code, e.outcome) for e in entries} == {
-        ("unknown-device", "rejected"), ("bad-value", "stored")
+        ("unknown-device", "rejected"),
+        ("bad-value", "stored"),
     }
     assert len(entries) == 2
     assert store.quarantine(code="bad-value")[0].reason == "a34004: 'NaN' is not a number"
@@ -289,9 +292,7 @@ def test_concurrent_writers_sharing_one_database_store_each_key_once(
     assert count(store, observations) == 60
 
 
-def test_datastream_extent_comes_from_first_and_last_observation(
-    store: Store, pm25: Any
-) -> None:
+def test_datastream_extent_comes_from_first_and_last_observation(store: Store, pm25: Any) -> None:
     ds = store.ensure_datastream("lihe-air-test", pm25, Aggregation.INSTANT, "a34004")
     assert store.datastream_extent(ds[0]).phenomenon_start is None
     store.write_batch([frame("aa", [row(ds, 30, 1.0)])])
