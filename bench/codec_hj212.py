@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from machine import describe
 
 from adapters.base import ChannelContext, DeviceProfile, hash_secret
 from adapters.hj212.framing import FrameEvent, split_stream
@@ -104,23 +105,6 @@ def run_for(
             return elapsed, best, frames, values
 
 
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    uname = platform.uname()
-    return (
-        f"machine: {uname.system} {uname.release} {uname.machine}; "
-        f"processor: {platform.processor() or '?'}; cpu: {model or '?'}; cores: {os.cpu_count()}\n"
-        f"python: {platform.python_implementation()} {platform.python_version()}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
@@ -136,7 +120,7 @@ def main() -> None:
     frames = [event for event in split_stream(stream) if isinstance(event, FrameEvent)]
     packets = [parse_data_segment(event.data) for event in frames]
     values = sum(values_in(packet) for packet in packets)
-    print(machine())
+    print(f"machine: {describe()}")
     print(f"input: {source}: {len(frames)} frames, {values} values, {len(stream)} bytes")
 
     def codec_pass() -> tuple[int, int]:

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import socket
 import sqlite3
 import subprocess
@@ -32,6 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import describe  # noqa: E402
 
 from adapters.base import hash_secret  # noqa: E402
 from hub.ingest.simulator import SimulatedLogger, Simulator  # noqa: E402
@@ -64,27 +65,6 @@ AIR_FACTORS: dict[str, str] = {
     "a01007": "m/s",
     "a01008": "deg",
 }
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"{platform.node()}: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}"
-    )
 
 
 def free_port() -> int:
@@ -225,7 +205,7 @@ def main() -> int:
             if drop is not None:
                 drop()
     versions = f"SQLite {sqlite3.sqlite_version}" if args.backend == "sqlite" else "PostgreSQL"
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(
         f"backend: {args.backend} ({versions}); loggers {args.loggers} x {args.factors} "
         "factors; ack after durable commit"

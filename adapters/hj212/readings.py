@@ -175,10 +175,8 @@ def build_readings(
             if isinstance(value, str):
                 partial.append(f"{code}-{suffix}={show(raw_value)}: {value}, not stored")
                 continue
-            # Every field is already of its declared type here; skipping pydantic's
-            # validation halves the cost of decoding a frame (this runs per value).
             readings.append(
-                Reading.model_construct(
+                Reading(
                     station=profile.station,
                     factor=code,
                     observed_property=observed,

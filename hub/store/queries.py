@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -196,23 +197,18 @@ def datastream_extent(conn: Connection, datastream_id: int) -> Extent:
     The end is the last-starting observation's end, exact for a datastream's
     non-overlapping periods (one aggregation, one period length) and for instants.
     """
-    columns = (
-        observations.c.phenomenon_time_start,
-        observations.c.phenomenon_time_end,
-        observations.c.result_time,
-    )
-    first = conn.execute(
-        select(*columns)
-        .where(observations.c.datastream_id == datastream_id)
-        .order_by(observations.c.phenomenon_time_start)
-        .limit(1)
-    ).first()
-    last = conn.execute(
-        select(*columns)
-        .where(observations.c.datastream_id == datastream_id)
-        .order_by(observations.c.phenomenon_time_start.desc())
-        .limit(1)
-    ).first()
+    first = _edge_observation(conn, datastream_id, latest=False)
+    last = _edge_observation(conn, datastream_id, latest=True)
     if first is None or last is None:
         return Extent(None, None, None, None)
     return Extent(first[0], last[1], first[2], last[2])
+
+
+def _edge_observation(conn: Connection, datastream_id: int, *, latest: bool) -> Any:
+    start = observations.c.phenomenon_time_start
+    return conn.execute(
+        select(start, observations.c.phenomenon_time_end, observations.c.result_time)
+        .where(observations.c.datastream_id == datastream_id)
+        .order_by(start.desc() if latest else start)
+        .limit(1)
+    ).first()

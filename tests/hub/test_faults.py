@@ -126,6 +126,14 @@ class HubProcess:
             self.process.wait(60)
 
 
+def prepared_store(url: str) -> tuple[bytes, int, int]:
+    """Register the pilot stations in ``url``; return their capture (bytes, frames, values)."""
+    store = Store.open(url)
+    store.import_stations(load_registry(PILOT_REGISTRY))
+    store.close()
+    return pilot_capture()
+
+
 def pilot_capture() -> tuple[bytes, int, int]:
     """Interleaved real-time frames of the 8 pilot loggers: (bytes, frames, values)."""
     import random
@@ -190,10 +198,7 @@ def wait_for(condition: Any, timeout_s: float) -> None:
 @pytest.mark.slow
 def test_kill_9_while_streaming_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'auasu.sqlite3'}"
-    store = Store.open(url)
-    store.import_stations(load_registry(PILOT_REGISTRY))
-    store.close()
-    capture, frames, values = pilot_capture()
+    capture, frames, values = prepared_store(url)
     hub = HubProcess(url, tmp_path)
     hub.start()
     try:
@@ -226,10 +231,7 @@ def test_postgresql_restart_during_ingest_resumes_by_itself(tmp_path: Path, pg_u
     version = subprocess.run(
         ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
     ).stdout.split()[0]
-    store = Store.open(pg_url)
-    store.import_stations(load_registry(PILOT_REGISTRY))
-    store.close()
-    capture, frames, values = pilot_capture()
+    capture, frames, values = prepared_store(pg_url)
     hub = HubProcess(pg_url, tmp_path)
     hub.start()
     try:

@@ -227,31 +227,28 @@ def test_no_acknowledgement_before_the_commit_and_retry_after_store_errors(
     assert len(stored(store)) == 1
 
 
-def test_split_packets_are_reassembled(pipeline: IngestPipeline, store: Store) -> None:
+def split_piece(number: int, value_key: str) -> bytes:
+    """Piece ``number`` of a 2-piece Saryarka upload (each piece has its own QN)."""
     header = {
+        "QN": f"2025011510100000{number}",
         "ST": "22",
         "CN": "2011",
         "PW": SARYARKA_PW,
         "MN": SARYARKA_MN,
         "Flag": "7",
         "PNUM": "2",
+        "PNO": str(number),
     }
-    piece1 = build_frame(
-        build_data_segment(
-            {"QN": "20250115101000001", **header, "PNO": "1"},
-            [{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}],
-        )
+    return build_frame(
+        build_data_segment(header, [{"DataTime": "20250115101000"}, {value_key: "41"}])
     )
-    piece2 = build_frame(
-        build_data_segment(
-            {"QN": "20250115101000002", **header, "PNO": "2"},
-            [{"DataTime": "20250115101000"}, {"a21026-Rtd": "30"}],
-        )
-    )
-    (first,) = ingest(pipeline, piece1)
+
+
+def test_split_packets_are_reassembled(pipeline: IngestPipeline, store: Store) -> None:
+    (first,) = ingest(pipeline, split_piece(1, "a34004-Rtd"))
     assert first.outcome is Outcome.PENDING and first.reply is not None
     assert store.pending_frames(limit=10) != []
-    (second,) = ingest(pipeline, piece2)
+    (second,) = ingest(pipeline, split_piece(2, "a21026-Rtd"))
     assert second.outcome is Outcome.STORED
     assert sorted(r.key for r in stored(store)) == ["pm2_5", "so2"]
     assert store.pending_frames(limit=10) == []
@@ -260,20 +257,7 @@ def test_split_packets_are_reassembled(pipeline: IngestPipeline, store: Store) -
 def test_an_incomplete_split_set_expires_into_quarantine(
     pipeline: IngestPipeline, store: Store
 ) -> None:
-    header = {
-        "ST": "22",
-        "CN": "2011",
-        "PW": SARYARKA_PW,
-        "MN": SARYARKA_MN,
-        "Flag": "7",
-        "PNUM": "2",
-        "PNO": "1",
-        "QN": "20250115101000001",
-    }
-    piece = build_frame(
-        build_data_segment(header, [{"DataTime": "20250115101000"}, {"a34004-Rtd": "41"}])
-    )
-    (result,) = ingest(pipeline, piece)
+    (result,) = ingest(pipeline, split_piece(1, "a34004-Rtd"))
     assert result.outcome is Outcome.PENDING
     pipeline._expire(datetime.now(UTC) + timedelta(hours=1))
     assert store.pending_frames(limit=10) == []
@@ -284,31 +268,14 @@ def test_an_incomplete_split_set_expires_into_quarantine(
 
 
 def test_pending_pieces_survive_a_restart(store: Store) -> None:
-    header = {
-        "ST": "22",
-        "CN": "2011",
-        "PW": SARYARKA_PW,
-        "MN": SARYARKA_MN,
-        "Flag": "7",
-        "PNUM": "2",
-    }
-    pieces = [
-        build_frame(
-            build_data_segment(
-                {"QN": f"2025011510100000{n}", **header, "PNO": str(n)},
-                [{"DataTime": "20250115101000"}, {code: "41"}],
-            )
-        )
-        for n, code in ((1, "a34004-Rtd"), (2, "a21026-Rtd"))
-    ]
     before = IngestPipeline(store, MappingSet.load(), {"lihe-hj212": LiheHJ212Adapter()})
     before.start()
-    ingest(before, pieces[0])
+    ingest(before, split_piece(1, "a34004-Rtd"))
     before.stop()
     after = IngestPipeline(store, MappingSet.load(), {"lihe-hj212": LiheHJ212Adapter()})
     after.start()  # reloads piece 1 into the new adapter's reassembler
     try:
-        (result,) = ingest(after, pieces[1])
+        (result,) = ingest(after, split_piece(2, "a21026-Rtd"))
     finally:
         after.stop()
     assert result.outcome is Outcome.STORED
