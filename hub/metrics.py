@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class HubMetrics:
@@ -56,3 +62,33 @@ class HubMetrics:
         self.connections = Gauge(
             "auasu_hj212_connections", "Open HJ 212 TCP connections", registry=self.registry
         )
+
+    def watch_listener(self, stats: Callable[[], Any]) -> None:
+        """Export a TCP listener's own counters (``stats`` returns its stats dataclass)."""
+        self.registry.register(_ListenerCollector(stats))
+
+
+class _ListenerCollector(Collector):
+    """Reads the listener's counters at scrape time instead of mirroring every increment."""
+
+    _GAUGES = frozenset({"buffer_high_water"})
+
+    def __init__(self, stats: Callable[[], Any]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._stats()
+        values = (
+            asdict(snapshot)
+            if is_dataclass(snapshot) and not isinstance(snapshot, type)
+            else dict(vars(snapshot))
+        )
+        for name, value in values.items():
+            if name in self._GAUGES:
+                yield GaugeMetricFamily(
+                    f"auasu_hj212_{name}", f"HJ 212 listener: {name}", value=float(value)
+                )
+            else:
+                yield CounterMetricFamily(
+                    f"auasu_hj212_{name}", f"HJ 212 listener: {name}", value=float(value)
+                )

@@ -52,6 +52,7 @@ class HubServer:
             ),
         )
         self.metrics.connections.set_function(lambda: float(self.listener.connections))
+        self.metrics.watch_listener(lambda: self.listener.stats)
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
             target=self._loop.run_forever, name="auasu-asyncio", daemon=True

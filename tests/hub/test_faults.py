@@ -120,10 +120,14 @@ class HubProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+    def stop(self) -> int | None:
+        """SIGTERM (graceful: drain, then exit 0); the exit code, None if never started."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(60)
+        return self.process.returncode
 
 
 def prepared_store(url: str) -> tuple[bytes, int, int]:
@@ -215,7 +219,8 @@ def test_kill_9_while_streaming_loses_and_duplicates_nothing(tmp_path: Path) -> 
         assert stats.frames_acked == frames
         assert stats.frames_resent > 0  # the kill really cut frames off mid-exchange
     finally:
-        hub.stop()
+        exit_code = hub.stop()
+    assert exit_code == 0  # the restarted hub shut down gracefully on SIGTERM
     check_store(url, frames, values)
 
 

@@ -64,6 +64,8 @@ def test_live_loggers_are_stored_acknowledged_and_counted(hub: HubServer) -> Non
     assert "auasu_ack_latency_seconds_bucket" in metrics
     assert "auasu_observations_stored_total" in metrics
     assert "auasu_ingest_queue_depth" in metrics
+    assert "auasu_hj212_connections_accepted_total 8.0" in metrics
+    assert "auasu_hj212_connections " in metrics
 
 
 def test_healthz_is_503_when_ingest_stopped(hub: HubServer) -> None:
