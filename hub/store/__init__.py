@@ -124,14 +124,14 @@ class Store:
         """
         with self._lock:
             missing = {
-                (station, definition.key, aggregation.value): (
+                (station, definition.key, str(aggregation)): (
                     station,
                     definition,
                     aggregation,
                     factor,
                 )
                 for station, definition, aggregation, factor in requests
-                if (station, definition.key, aggregation.value) not in self._datastreams
+                if (station, definition.key, str(aggregation)) not in self._datastreams
             }
         if not missing:
             return
@@ -170,8 +170,8 @@ class Store:
         self, station_key: str, property_key: str, aggregation: Aggregation
     ) -> tuple[int, int] | None:
         """Ids made known by :meth:`ensure_datastreams`, without touching the database."""
-        with self._lock:
-            return self._datastreams.get((station_key, property_key, aggregation.value))
+        # No lock: a dict lookup is atomic, and entries are only ever added.
+        return self._datastreams.get((station_key, property_key, aggregation))
 
     def write_batch(self, frames: Sequence[FrameRecord]) -> BatchSummary:
         """Archive frames and store their observations in one durable transaction."""

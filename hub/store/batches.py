@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,9 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.store.schema import frame_issues, observations, raw_frames
 
 
-@dataclass(frozen=True, slots=True)
-class ObservationRow:
-    """One observation ready for the store (values already in canonical units)."""
+class ObservationRow(NamedTuple):
+    """One observation ready for the store (values already in canonical units).
+
+    A NamedTuple rather than a frozen dataclass: one is built per value on the ingest hot path,
+    and a tuple is several times cheaper to create.
+    """
 
     datastream_id: int
     feature_of_interest_id: int

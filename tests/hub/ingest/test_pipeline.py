@@ -312,3 +312,29 @@ def test_bad_frames_fixture_cases(
     rows = stored(store)
     assert len(rows) == 1  # only the unknown-flag frame's value
     assert rows[0].result_quality == "unknown" and rows[0].parameters["flag"] == "Zz"
+
+
+def test_a_retry_after_a_store_error_does_not_decode_twice(store: Store) -> None:
+    """Completing a split set changes the adapter's state: a retried batch must reuse the
+    readings of the first decode, not decode the frame again (which would yield nothing)."""
+    pipeline = IngestPipeline(store, MappingSet.load(), {"lihe-hj212": LiheHJ212Adapter()})
+    pipeline.start()
+    try:
+        (first,) = ingest(pipeline, split_piece(1, "a34004-Rtd"))
+        assert first.outcome is Outcome.PENDING
+        real_write = store.write_batch
+        failures = [0]
+
+        def fail_once(frames: Any) -> Any:
+            if failures[0] == 0:
+                failures[0] += 1
+                raise OperationalError("COMMIT", {}, Exception("connection lost"))
+            return real_write(frames)
+
+        store.write_batch = fail_once  # type: ignore[method-assign]
+        (second,) = ingest(pipeline, split_piece(2, "a21026-Rtd"))
+    finally:
+        pipeline.stop()
+    assert failures[0] == 1
+    assert second.outcome is Outcome.STORED and second.observations_new == 2
+    assert sorted(r.key for r in stored(store)) == ["pm2_5", "so2"]
