@@ -200,11 +200,15 @@ def main() -> int:
                 hub.wait(60)
             total = Store.open(url)
             stored = total.observation_total()
+            server = sqlite3.sqlite_version
+            if args.backend == "postgresql":
+                with total.connect() as conn:
+                    server = str(conn.exec_driver_sql("SHOW server_version").scalar())
             total.close()
         finally:
             if drop is not None:
                 drop()
-    versions = f"SQLite {sqlite3.sqlite_version}" if args.backend == "sqlite" else "PostgreSQL"
+    versions = f"{'SQLite' if args.backend == 'sqlite' else 'PostgreSQL'} {server}"
     print(f"machine: {describe()}")
     print(
         f"backend: {args.backend} ({versions}); loggers {args.loggers} x {args.factors} "
