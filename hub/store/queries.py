@@ -112,7 +112,7 @@ def quarantine(
     """Newest refusals first."""
     stmt = (
         select(
-            raw_frames.c.id,
+            raw_frames.c.id.label("frame_id"),
             raw_frames.c.sha256,
             raw_frames.c.received_at,
             raw_frames.c.channel,
@@ -133,39 +133,7 @@ def quarantine(
         stmt = stmt.where(frame_issues.c.code == code)
     if station is not None:
         stmt = stmt.where(frame_issues.c.station_key == station)
-    entries = []
-    for row in conn.execute(stmt).all():
-        (
-            frame_id,
-            sha256,
-            received_at,
-            channel,
-            peer,
-            adapter,
-            outcome,
-            code,
-            reason,
-            device_id,
-            station_key,
-            size,
-        ) = row
-        entries.append(
-            QuarantineEntry(
-                frame_id,
-                sha256,
-                received_at,
-                channel,
-                peer,
-                adapter,
-                outcome,
-                code,
-                reason,
-                device_id,
-                station_key,
-                size,
-            )
-        )
-    return entries
+    return [QuarantineEntry(**row._asdict()) for row in conn.execute(stmt).all()]
 
 
 def frame_content(conn: Connection, sha256: str) -> bytes | None:

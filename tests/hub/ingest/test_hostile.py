@@ -15,32 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import load_config
 from hub.demo import PILOT_REGISTRY
 from hub.ingest.simulator import Simulator, SimulatorStats, loggers_from_registry
-from hub.model.registry import load_registry
 from hub.server import HubServer
-from hub.store import Store
+from tests.hub.conftest import running_hub
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubServer]:
-    config = load_config(
-        None,
-        {
-            "data_dir": str(tmp_path),
-            "http.port": 0,
-            "hj212.port": 0,
-            "hj212.max_connections_per_address": 32,
-            "hj212.max_connections": 64,
-        },
-    )
-    store = Store.open(config.database_url)
-    store.import_stations(load_registry(PILOT_REGISTRY))
-    server = HubServer(config, store=store)
-    server.start()
-    yield server
-    server.stop()
+    # Small caps, so the flood below goes past them quickly.
+    with running_hub(
+        tmp_path, **{"hj212.max_connections_per_address": 32, "hj212.max_connections": 64}
+    ) as server:
+        yield server
 
 
 def play_one_logger(port: int, seconds: float) -> tuple[threading.Thread, list[SimulatorStats]]:
