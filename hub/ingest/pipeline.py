@@ -72,10 +72,18 @@ def tune_gc_for_ingest() -> None:
     the default thresholds the collector runs full passes over every long-lived object (caches,
     modules, the registry) thousands of times a second; measured here that was a third of the
     writer's time. Freezing what exists at start-up and collecting young objects less often
-    keeps memory bounded while cutting that cost.
+    keeps memory bounded while cutting that cost. Done once per process: frozen objects are
+    never collected, so freezing again later (a second pipeline) could pin garbage.
     """
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+_gc_tuned = False
 
 
 class IngestPipeline:
