@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Float,
@@ -294,7 +295,7 @@ def _compile_postgresql(element: PerDialect, compiler: SQLCompiler, **kw: Any) -
 
 _BIND_TYPES: dict[ValueType, TypeEngine[Any]] = {
     _S: String(),
-    _I: Integer(),
+    _I: BigInteger(),  # ids and counts are 64-bit; a 32-bit bind overflows on PostgreSQL
     _D: Float(),
     ValueType.BOOLEAN: Boolean(),
     # The store's own type, so SQLite compares the same UTC text the rows hold.

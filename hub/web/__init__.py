@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from hub.metrics import HubMetrics
+from hub.sta.api import create_blueprint
 from hub.store import Store
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ def create_app(store: Store, metrics: HubMetrics, ready: Callable[[], bool]) -> 
     """Build the WSGI app. ``ready`` says whether ingest is accepting input."""
     app = Flask("auasu")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_blueprint(create_blueprint(store))
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
