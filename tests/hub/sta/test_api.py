@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from adapters.base import Aggregation
 from hub.mapping import MappingSet
 from hub.metrics import HubMetrics
-from hub.model.registry import StationRecord
 from hub.store import FrameRecord, ObservationRow, Store
 from hub.store.schema import observations, things
 from hub.web import create_app
+from tests.hub.sta.conftest import observation_row, station_record
 
 T0 = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -55,34 +55,6 @@ class World:
         return response.get_json() if response.is_json else response.get_data(as_text=True)
 
 
-def _station(key: str, kind: str, name: str, **extra: Any) -> StationRecord:
-    return StationRecord.model_validate(
-        {
-            "id": key,
-            "source": "lihe-hj212",
-            "kind": kind,
-            "name": {"en": name},
-            "lat": 51.17,
-            "lon": 71.42,
-            "operator": "Test operator",
-            **extra,
-        }
-    )
-
-
-def _row(ds: tuple[int, int], start: datetime, value: float, unit: str) -> ObservationRow:
-    return ObservationRow(
-        datastream_id=ds[0],
-        feature_of_interest_id=ds[1],
-        phenomenon_time_start=start,
-        phenomenon_time_end=start,
-        result_time=start,
-        result=value,
-        result_quality="valid",
-        parameters={"received": {"value": f"{value:g}", "unit": unit}},
-    )
-
-
 def _frame(key: str, station: str, rows: list[ObservationRow]) -> FrameRecord:
     return FrameRecord(
         sha256=key * 64,
@@ -103,8 +75,8 @@ def world(store_url: str) -> Iterator[World]:
     store = Store.open(store_url)
     air, river = store.import_stations(
         [
-            _station("air-one", "air", "Air One", properties={"height": 12}),
-            _station("river-two", "water", "River Two", properties={"height": 3.5}),
+            station_record("air-one", "air", "Air One", properties={"height": 12}),
+            station_record("river-two", "water", "River Two", properties={"height": 3.5}),
         ]
     )
     mapping = MappingSet.load()
@@ -113,9 +85,15 @@ def world(store_url: str) -> Iterator[World]:
     d25 = store.ensure_datastream("air-one", pm25, Aggregation.MEAN, "a34004")
     d10 = store.ensure_datastream("air-one", pm10, Aggregation.MEAN, "a34002")
     dph = store.ensure_datastream("river-two", ph, Aggregation.INSTANT, "w01001")
-    air_rows = [_row(d25, T0 + i * HOUR, 10.0 * (i + 1), "ug/m3") for i in range(4)]
-    air_rows.append(_row(d10, T0, 80.5, "ug/m3"))
-    river_rows = [_row(dph, T0 + i * HOUR, 7.0 + i / 4, "pH") for i in range(3)]
+    air_rows = [
+        observation_row(d25, T0 + i * HOUR, 10.0 * (i + 1), unit="ug/m3", result_time=T0 + i * HOUR)
+        for i in range(4)
+    ]
+    air_rows.append(observation_row(d10, T0, 80.5, unit="ug/m3", result_time=T0))
+    river_rows = [
+        observation_row(dph, T0 + i * HOUR, 7.0 + i / 4, unit="pH", result_time=T0 + i * HOUR)
+        for i in range(3)
+    ]
     store.write_batch([_frame("a", "air-one", air_rows), _frame("b", "river-two", river_rows)])
     app = create_app(store, HubMetrics(), lambda: True)
     ids = {"TA": air.thing_id, "TB": river.thing_id, "D25": d25[0], "D10": d10[0], "Dph": dph[0]}

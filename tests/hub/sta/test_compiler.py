@@ -19,7 +19,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.base import Aggregation
 from hub.mapping import MappingSet
-from hub.model.registry import StationRecord
 from hub.sta.compiler import CompileError, compile_filter, compile_orderby
 from hub.sta.entities import (
     DATASTREAM,
@@ -30,7 +29,7 @@ from hub.sta.entities import (
     EntityType,
 )
 from hub.sta.filter import Literal, LiteralKind, parse_filter, parse_orderby, walk
-from hub.store import FrameRecord, ObservationRow, Store
+from hub.store import FrameRecord, Store
 from hub.store.schema import (
     datastreams,
     historical_locations,
@@ -38,6 +37,7 @@ from hub.store.schema import (
     observations,
     things,
 )
+from tests.hub.sta.conftest import observation_row, station_record
 
 T0 = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -74,52 +74,15 @@ class World:
         return [names[key] for key in found]
 
 
-def _station(key: str, kind: str, name: str, **extra: Any) -> StationRecord:
-    return StationRecord.model_validate(
-        {
-            "id": key,
-            "source": "lihe-hj212",
-            "kind": kind,
-            "name": {"en": name},
-            "lat": 51.17,
-            "lon": 71.42,
-            "operator": "Test operator",
-            **extra,
-        }
-    )
-
-
-def _row(
-    ds: tuple[int, int],
-    start: datetime,
-    value: float,
-    *,
-    end: datetime | None = None,
-    quality: str = "valid",
-    unit: str = "ug/m3",
-    result_time: datetime | None = None,
-) -> ObservationRow:
-    return ObservationRow(
-        datastream_id=ds[0],
-        feature_of_interest_id=ds[1],
-        phenomenon_time_start=start,
-        phenomenon_time_end=end or start,
-        result_time=result_time,
-        result=value,
-        result_quality=quality,
-        parameters={"received": {"value": f"{value:g}", "unit": unit}},
-    )
-
-
 @pytest.fixture
 def world(store_url: str) -> Iterator[World]:
     store = Store.open(store_url)
     air, river = store.import_stations(
         [
-            _station(
+            station_record(
                 "air-one", "air", "Air One", properties={"height": 12, "note": None}, automatic=True
             ),
-            _station("river-two", "water", "River 50% gauge", properties={"height": 3.5}),
+            station_record("river-two", "water", "River 50% gauge", properties={"height": 3.5}),
         ]
     )
     mapping = MappingSet.load()
@@ -130,11 +93,13 @@ def world(store_url: str) -> Iterator[World]:
     d3 = store.ensure_datastream("river-two", ph, Aggregation.INSTANT, "w01001")
     hour = timedelta(hours=1)
     rows = {
-        "o1": _row(d1, T0, 40.0, result_time=T0),
-        "o2": _row(d1, T0 + hour, 60.0, quality="suspect", unit="mg/m3", result_time=T0 + hour),
-        "o3": _row(d2, T0, 80.5, end=T0 + hour),
-        "o4": _row(d3, NOW - 2 * hour, 7.25, unit="pH", result_time=NOW),
-        "o5": _row(d3, NOW - 72 * hour, 6.5, unit="pH", result_time=NOW),
+        "o1": observation_row(d1, T0, 40.0, result_time=T0),
+        "o2": observation_row(
+            d1, T0 + hour, 60.0, quality="suspect", unit="mg/m3", result_time=T0 + hour
+        ),
+        "o3": observation_row(d2, T0, 80.5, end=T0 + hour),
+        "o4": observation_row(d3, NOW - 2 * hour, 7.25, unit="pH", result_time=NOW),
+        "o5": observation_row(d3, NOW - 72 * hour, 6.5, unit="pH", result_time=NOW),
     }
     for key, station in (("a", "air-one"), ("b", "river-two")):
         mine = [r for label, r in rows.items() if (label in ("o4", "o5")) == (key == "b")]
