@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.model.registry import StationRecord
-from hub.store import ObservationRow
+from hub.store import FrameRecord, ObservationRow
 
 
 def station_record(key: str, kind: str, name: str, **extra: Any) -> StationRecord:
@@ -45,4 +45,22 @@ def observation_row(
         result=value,
         result_quality=quality,
         parameters={"received": {"value": f"{value:g}", "unit": unit}},
+    )
+
+
+def frame_record(
+    key: str, station: str, rows: list[ObservationRow], received_at: datetime
+) -> FrameRecord:
+    """A stored raw frame (content-addressed by ``key``) carrying ``rows``."""
+    return FrameRecord(
+        sha256=key * 64,
+        content=key.encode(),
+        adapter="lihe-hj212",
+        adapter_version="0.1.0",
+        channel="test",
+        peer="127.0.0.1:1",
+        station_key=station,
+        received_at=received_at,
+        outcome="stored",
+        observations=rows,
     )

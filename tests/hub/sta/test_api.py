@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from adapters.base import Aggregation
 from hub.mapping import MappingSet
 from hub.metrics import HubMetrics
-from hub.store import FrameRecord, ObservationRow, Store
+from hub.store import Store
 from hub.store.schema import observations, things
 from hub.web import create_app
-from tests.hub.sta.conftest import observation_row, station_record
+from tests.hub.sta.conftest import frame_record, observation_row, station_record
 
 T0 = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -55,21 +55,6 @@ class World:
         return response.get_json() if response.is_json else response.get_data(as_text=True)
 
 
-def _frame(key: str, station: str, rows: list[ObservationRow]) -> FrameRecord:
-    return FrameRecord(
-        sha256=key * 64,
-        content=key.encode(),
-        adapter="lihe-hj212",
-        adapter_version="0.1.0",
-        channel="test",
-        peer="127.0.0.1:1",
-        station_key=station,
-        received_at=T0,
-        outcome="stored",
-        observations=rows,
-    )
-
-
 @pytest.fixture
 def world(store_url: str) -> Iterator[World]:
     store = Store.open(store_url)
@@ -94,7 +79,9 @@ def world(store_url: str) -> Iterator[World]:
         observation_row(dph, T0 + i * HOUR, 7.0 + i / 4, unit="pH", result_time=T0 + i * HOUR)
         for i in range(3)
     ]
-    store.write_batch([_frame("a", "air-one", air_rows), _frame("b", "river-two", river_rows)])
+    store.write_batch(
+        [frame_record("a", "air-one", air_rows, T0), frame_record("b", "river-two", river_rows, T0)]
+    )
     app = create_app(store, HubMetrics(), lambda: True)
     ids = {"TA": air.thing_id, "TB": river.thing_id, "D25": d25[0], "D10": d10[0], "Dph": dph[0]}
     ids |= {"LA": air.location_id, "SA": air.sensor_id, "FA": air.feature_of_interest_id}

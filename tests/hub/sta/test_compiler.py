@@ -29,7 +29,7 @@ from hub.sta.entities import (
     EntityType,
 )
 from hub.sta.filter import Literal, LiteralKind, parse_filter, parse_orderby, walk
-from hub.store import FrameRecord, Store
+from hub.store import Store
 from hub.store.schema import (
     datastreams,
     historical_locations,
@@ -37,7 +37,7 @@ from hub.store.schema import (
     observations,
     things,
 )
-from tests.hub.sta.conftest import observation_row, station_record
+from tests.hub.sta.conftest import frame_record, observation_row, station_record
 
 T0 = datetime(2025, 1, 14, 19, 0, tzinfo=UTC)
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -103,19 +103,7 @@ def world(store_url: str) -> Iterator[World]:
     }
     for key, station in (("a", "air-one"), ("b", "river-two")):
         mine = [r for label, r in rows.items() if (label in ("o4", "o5")) == (key == "b")]
-        frame = FrameRecord(
-            sha256=key * 64,
-            content=key.encode(),
-            adapter="lihe-hj212",
-            adapter_version="0.1.0",
-            channel="test",
-            peer="127.0.0.1:1",
-            station_key=station,
-            received_at=NOW,
-            outcome="stored",
-            observations=mine,
-        )
-        store.write_batch([frame])
+        store.write_batch([frame_record(key, station, mine, NOW)])
     ids = {"TA": air.thing_id, "TB": river.thing_id, "DA25": d1[0], "DA10": d2[0], "DBph": d3[0]}
     ids |= {"LA": air.location_id, "LB": river.location_id}
     with store.connect() as conn:
