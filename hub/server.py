@@ -77,7 +77,7 @@ class HubServer:
         self.pipeline.start()
         self._loop_thread.start()
         self.run_async(self.listener.start()).result(timeout=30)
-        app = create_app(self.store, self.metrics, self.ready)
+        app = create_app(self.store, self.metrics, self.ready, pipeline=self.pipeline)
         self._http = create_server(
             app,
             host=self.config.http.host,

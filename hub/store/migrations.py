@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, inspect, select, text
 
+from hub.store import migration_v2, migration_v3
 from hub.store.engine import StoreError
 from hub.store.schema import metadata, schema_migrations
 
@@ -51,7 +52,13 @@ def _initial_schema(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _initial_schema),)
+# Step 1 creates every table of ``metadata`` (today's shape), so later steps only upgrade
+# databases made by older hubs and must be idempotent on a fresh one.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _initial_schema),
+    Migration(2, "sensorthings writes", migration_v2.apply),
+    Migration(3, "users", migration_v3.apply),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
+from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import HubMetrics
 from hub.sta.api import create_blueprint
 from hub.store import Store
@@ -17,11 +18,18 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 
-def create_app(store: Store, metrics: HubMetrics, ready: Callable[[], bool]) -> Flask:
-    """Build the WSGI app. ``ready`` says whether ingest is accepting input."""
+def create_app(
+    store: Store,
+    metrics: HubMetrics,
+    ready: Callable[[], bool],
+    *,
+    pipeline: IngestPipeline | None = None,
+) -> Flask:
+    """Build the WSGI app. ``ready`` says whether ingest is accepting input; ``pipeline``
+    (absent in read-only rigs) carries observations written through the APIs."""
     app = Flask("auasu")
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.register_blueprint(create_blueprint(store))
+    app.register_blueprint(create_blueprint(store, pipeline))
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
