@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from hub.store import sqlite_functions
+
 
 class StoreError(Exception):
     """The store cannot be used as asked (bad URL, unsupported backend, newer schema)."""
@@ -69,3 +71,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    sqlite_functions.register(dbapi_connection)
