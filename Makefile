@@ -34,6 +34,8 @@ bench: venv services
 	$(BIN)/python bench/codec_hj212.py
 	$(BIN)/python bench/ingest_hj212.py --backend sqlite
 	$(BIN)/python bench/ingest_hj212.py --backend postgresql
+	$(BIN)/python bench/sta_query.py --backend sqlite --reuse
+	$(BIN)/python bench/sta_query.py --backend postgresql --reuse
 
 lint: venv
 	$(BIN)/ruff check hub adapters tests bench

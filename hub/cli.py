@@ -257,6 +257,102 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """``--password``, else one line from stdin (without echo on a terminal)."""
+    if args.password is not None:
+        return str(args.password)
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"password for {args.name}: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from hub.store.users import add_user, check_name, check_role
+
+    # Checked before asking for a password, so a typo does not cost a prompt.
+    check_name(args.name)
+    check_role(args.role)
+    password = _read_password(args)
+    store = _open_store(args)
+    try:
+        add_user(store, args.name, args.role, password)
+    finally:
+        store.close()
+    print(f"added user {args.name} (role {args.role})")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from hub.store.users import list_users
+
+    store = _open_store(args)
+    try:
+        infos = list_users(store)
+    finally:
+        store.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": u.name,
+                        "role": u.role,
+                        "created_at": u.created_at.isoformat(),
+                        "disabled": u.disabled,
+                        "tokens": u.tokens,
+                    }
+                    for u in infos
+                ]
+            )
+        )
+        return 0
+    if not infos:
+        print("no users: nobody can write until one is added (auasu users add)")
+        return 0
+    print(f"{'user':32} {'role':8} {'created (UTC)':20} {'status':9} tokens")
+    for u in infos:
+        status = "disabled" if u.disabled else "active"
+        print(f"{u.name:32} {u.role:8} {u.created_at:%Y-%m-%d %H:%M:%S} {status:9} {u.tokens}")
+    return 0
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    from hub.store.users import remove_user
+
+    store = _open_store(args)
+    try:
+        remove_user(store, args.name)
+    finally:
+        store.close()
+    print(f"removed user {args.name} and their tokens")
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from hub.store.users import issue_token
+
+    if args.expires_days is not None and args.expires_days < 1:
+        raise CliError(f"--expires-days must be at least 1, got {args.expires_days}")
+    expires = timedelta(days=args.expires_days) if args.expires_days is not None else None
+    store = _open_store(args)
+    try:
+        token = issue_token(store, args.name, expires_in=expires)
+    finally:
+        store.close()
+    # The token alone on stdout (scripts capture it); the advice on stderr.
+    print(token)
+    until = f"expires in {args.expires_days} days" if expires else "does not expire"
+    print(
+        f"auasu: bearer token for {args.name} ({until}); shown only now, store it safely",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -355,6 +451,28 @@ def build_parser() -> argparse.ArgumentParser:
     _common_store_args(qlist)
     qlist.set_defaults(func=cmd_quarantine_list)
 
+    users = commands.add_parser("users", help="API users who may write (no user: no writes)")
+    users_cmds = users.add_subparsers(dest="users_command", required=True)
+    uadd = users_cmds.add_parser("add", help="add a user (password from --password or stdin)")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, help="read, create, update, delete or admin")
+    uadd.add_argument("--password", help="default: one line read from stdin")
+    _common_store_args(uadd)
+    uadd.set_defaults(func=cmd_users_add)
+    ulist = users_cmds.add_parser("list", help="list users (never their secrets)")
+    ulist.add_argument("--json", action="store_true")
+    _common_store_args(ulist)
+    ulist.set_defaults(func=cmd_users_list)
+    uremove = users_cmds.add_parser("remove", help="remove a user and their tokens")
+    uremove.add_argument("name")
+    _common_store_args(uremove)
+    uremove.set_defaults(func=cmd_users_remove)
+    utoken = users_cmds.add_parser("token", help="issue a bearer token (printed once)")
+    utoken.add_argument("name")
+    utoken.add_argument("--expires-days", type=int, help="default: no expiry")
+    _common_store_args(utoken)
+    utoken.set_defaults(func=cmd_users_token)
+
     simulate = commands.add_parser("simulate", help="play loggers against a hub")
     sim_cmds = simulate.add_subparsers(dest="protocol", required=True)
     hj = sim_cmds.add_parser("hj212", help="HJ 212 loggers over TCP")
@@ -374,10 +492,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hub.model.registry import RegistryError
     from hub.plugins import AdapterLoadError
     from hub.store import StoreError
+    from hub.store.users import UserError
 
     try:
         return int(args.func(args))
-    except (CliError, ConfigError, RegistryError, StoreError, AdapterLoadError) as exc:
+    except (CliError, ConfigError, RegistryError, StoreError, AdapterLoadError, UserError) as exc:
         print(f"auasu: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FileNotFoundError as exc:

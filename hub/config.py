@@ -1,13 +1,36 @@
-"""Hub configuration: defaults, then a TOML file (``--config``), then environment, then flags."""
+"""Hub configuration: defaults, then a TOML file (``--config``), then environment, then flags.
+
+Security and abuse limits (README "Security"):
+
+``[http] trusted_proxies``
+    Addresses or CIDR networks of reverse proxies whose ``X-Forwarded-For`` is believed. Empty
+    (the default) means the TCP peer is the client, whatever headers say.
+
+``[rate_limits]`` (env ``AUASU_RATE_LIMITS``)
+    Token buckets, in-process (each hub process counts on its own). ``read`` applies to GET/HEAD
+    per client (the user when authenticated, else the address), ``write`` to POST/PATCH/PUT/
+    DELETE per user, ``login_failures`` to failed credential checks per address. A rate is
+    ``"N/s"``, ``"N/min"`` or ``"N/h"`` with an optional ``" burst B"`` (bucket size; default
+    N), or ``"off"``. ``AUASU_RATE_LIMITS=off`` turns every bucket off (test rigs);
+    ``AUASU_RATE_LIMITS="read=50/s burst 200,write=off"`` overrides single buckets.
+
+``[limits]``
+    ``max_query_string_bytes`` (414 above it), ``max_body_bytes`` (413), and
+    ``statement_timeout_s``: how long one API read may keep the database busy (503 after it;
+    0 turns it off).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.store import default_url
 
@@ -24,6 +47,17 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     threads: int = Field(default=8, ge=1, le=256)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {entry!r}") from exc
+        return value
 
 
 class HJ212Settings(BaseModel):
@@ -47,6 +81,70 @@ class IngestSettings(BaseModel):
     linger_ms: float = Field(default=2.0, ge=0)
 
 
+_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+)\s*(?:burst\s+(\d+))?\s*$")
+
+
+class Rate(BaseModel):
+    """A token bucket: ``burst`` requests at once, refilled at ``per_second``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"20/s burst 100"``, ``"10/min"`` (burst = the count), ``"1000/h burst 50"``."""
+        match = _RATE.match(text.lower())
+        if match is None or match.group(2) not in _UNITS or float(match.group(1)) <= 0:
+            raise ValueError(f"not a rate: {text!r} (use e.g. '20/s burst 100' or 'off')")
+        count = float(match.group(1))
+        burst = int(match.group(3)) if match.group(3) else max(1, math.ceil(count))
+        return cls(per_second=count / _UNITS[match.group(2)], burst=burst)
+
+    @property
+    def window_s(self) -> float:
+        """Seconds an empty bucket takes to fill: the ``w`` of the RateLimit-Policy header."""
+        return self.burst / self.per_second
+
+
+def _rate_or_off(value: Any) -> Any:
+    if isinstance(value, str):
+        return None if value.strip().lower() == "off" else Rate.parse(value)
+    return value
+
+
+class RateLimitSettings(BaseModel):
+    """Per-client token buckets (per process). ``None`` turns a bucket off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: Rate | None = Field(default_factory=lambda: Rate(per_second=20, burst=100))
+    write: Rate | None = Field(default_factory=lambda: Rate(per_second=50, burst=100))
+    login_failures: Rate | None = Field(default_factory=lambda: Rate(per_second=10 / 60, burst=10))
+
+    @field_validator("read", "write", "login_failures", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        return _rate_or_off(value)
+
+    @classmethod
+    def off(cls) -> RateLimitSettings:
+        """Every bucket off: what ``AUASU_RATE_LIMITS=off`` gives."""
+        return cls(read=None, write=None, login_failures=None)
+
+
+class LimitSettings(BaseModel):
+    """Size and time caps on one API request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_query_string_bytes: int = Field(default=8192, ge=256)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    statement_timeout_s: float = Field(default=15.0, ge=0)
+
+
 class HubConfig(BaseModel):
     """Everything one hub process needs to know."""
 
@@ -57,11 +155,33 @@ class HubConfig(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     hj212: HJ212Settings = Field(default_factory=HJ212Settings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     log_level: str = "INFO"
 
     @property
     def database_url(self) -> str:
         return self.db or default_url(self.data_dir)
+
+
+def parse_rate_limits_env(text: str) -> dict[str, str]:
+    """``AUASU_RATE_LIMITS``: ``off``, ``on`` (defaults), or ``read=…,write=…,login_failures=…``."""
+    text = text.strip()
+    if text.lower() == "off":
+        return dict.fromkeys(RateLimitSettings.model_fields, "off")
+    if text.lower() in ("", "on"):
+        return {}
+    settings: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in RateLimitSettings.model_fields:
+            known = ", ".join(RateLimitSettings.model_fields)
+            raise ConfigError(
+                f"AUASU_RATE_LIMITS: {item.strip()!r} is not NAME=RATE with NAME one of {known}"
+            )
+        settings[key] = value.strip()
+    return settings
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> HubConfig:
@@ -78,6 +198,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     for key, value in env.items():
         if value:
             document[key] = value
+    rate_limits = os.environ.get("AUASU_RATE_LIMITS")
+    if rate_limits is not None:
+        section = document.setdefault("rate_limits", {})
+        if not isinstance(section, dict):
+            raise ConfigError("config rate_limits: must be a table")
+        section.update(parse_rate_limits_env(rate_limits))
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -91,4 +217,5 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"config {where}: {first['msg']}") from exc
+        message = " ".join(str(first["msg"]).split())
+        raise ConfigError(f"config {where}: {message}") from exc

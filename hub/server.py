@@ -77,13 +77,18 @@ class HubServer:
         self.pipeline.start()
         self._loop_thread.start()
         self.run_async(self.listener.start()).result(timeout=30)
-        app = create_app(self.store, self.metrics, self.ready, pipeline=self.pipeline)
+        app = create_app(
+            self.store, self.metrics, self.ready, pipeline=self.pipeline, config=self.config
+        )
         self._http = create_server(
             app,
             host=self.config.http.host,
             port=self.config.http.port,
             threads=self.config.http.threads,
             ident="auasu",
+            # Waitress would otherwise buffer up to 1 GiB before the app could refuse it; twice
+            # the app's own limit lets the app answer 413 in JSON for all but absurd bodies.
+            max_request_body_size=2 * self.config.limits.max_body_bytes,
         )
         self._http_thread = threading.Thread(target=self._http.run, name="auasu-http", daemon=True)
         self._http_thread.start()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+
+from sqlalchemy import Connection
 
 from adapters.base import ChannelContext
 
@@ -36,3 +39,30 @@ class IngestSink(Protocol):
     ) -> IngestResult:
         """Archive and decode ``raw``; ``junk_reason`` marks bytes the framer already refused."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedWrite[T]:
+    """Input a channel has decoded and resolved itself (a SensorThings write), committed by the
+    pipeline's writer like device data: same thread, same durability, group commit.
+
+    ``apply`` runs in the writer thread inside a transaction shared with the other prepared
+    writes of its batch (one commit, one fsync for all), in a savepoint of its own: whatever it
+    writes commits with the batch or not at all, and whatever it raises rolls back only its own
+    work and comes back through the future. It archives its raw input itself
+    (:func:`hub.store.api_writes.write_observations`), so the archive row and the observations
+    it carries commit together. ``adapter`` labels the metrics (``auasu_frames_total``).
+
+    A prepared write is attempted once: when the store is unavailable the future fails with
+    :class:`WriteFailed` at once rather than waiting, because an API client, unlike a data
+    logger, is answered and can retry.
+    """
+
+    adapter: str
+    context: ChannelContext
+    apply: Callable[[Connection], T]
+
+
+class WriteFailed(Exception):
+    """The pipeline could not commit a prepared write (store unavailable, hub stopping);
+    nothing of it was stored."""

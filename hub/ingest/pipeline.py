@@ -3,6 +3,10 @@
 Channels submit raw input from any thread or event loop; one writer thread decodes and commits
 in groups (group commit: one fsync for many frames) and only then resolves each submission, so a
 protocol acknowledgement is never sent for anything that is not durably stored.
+
+Channels that resolve their input themselves (the SensorThings API) submit a
+:class:`PreparedWrite` instead: the writer runs it in its own group-commit transaction beside
+the device frames (:meth:`IngestPipeline.submit_prepared`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from adapters.base import (
@@ -30,7 +35,7 @@ from adapters.base import (
     Rejection,
     RejectionCode,
 )
-from hub.ingest.contracts import IngestResult, Outcome
+from hub.ingest.contracts import IngestResult, Outcome, PreparedWrite, WriteFailed
 from hub.ingest.devices import StoreDeviceDirectory
 from hub.mapping import MappingSet, ObservedPropertyDef, UnitError
 from hub.metrics import HubMetrics
@@ -63,6 +68,14 @@ class _Item:
     record: FrameRecord | None = None
     result: IngestResult | None = None
     decoded: Decoded | None = None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A :class:`PreparedWrite` waiting for the writer, with the future of its outcome."""
+
+    write: PreparedWrite[Any]
+    future: Future[Any]
 
 
 def tune_gc_for_ingest() -> None:
@@ -104,7 +117,9 @@ class IngestPipeline:
         self.settings = settings or PipelineSettings()
         self.metrics = metrics or HubMetrics()
         self.devices = StoreDeviceDirectory(store)
-        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._queue: queue.Queue[_Item | _Prepared] = queue.Queue()
+        # What Store uses for its own writes: SQLite takes the write lock at BEGIN.
+        self._writer = store.engine.execution_options(sqlite_immediate=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_expiry = time.monotonic()
@@ -133,7 +148,10 @@ class IngestPipeline:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            self._resolve(item, IngestResult(Outcome.FAILED, None, reason="hub stopping"))
+            if isinstance(item, _Prepared):
+                self._settle(item, WriteFailed("the hub is stopping"), "failed")
+            else:
+                self._resolve(item, IngestResult(Outcome.FAILED, None, reason="hub stopping"))
 
     @property
     def queue_depth(self) -> int:
@@ -158,6 +176,17 @@ class IngestPipeline:
     ) -> IngestResult:
         return await asyncio.wrap_future(self.submit_nowait(adapter, raw, context, junk_reason))
 
+    def submit_prepared[R](self, write: PreparedWrite[R]) -> Future[R]:
+        """Queue a resolved write; the future holds what ``write.apply`` returned, after the
+        commit, or its exception (:class:`WriteFailed` when nothing could be committed)."""
+        future: Future[R] = Future()
+        if self._stop.is_set():
+            future.set_exception(WriteFailed("the hub is stopping"))
+            return future
+        self._queue.put(_Prepared(write, future))
+        self.metrics.queue_depth.set(self._queue.qsize())
+        return future
+
     def ingest_many(
         self, adapter: str, raws: Iterable[tuple[bytes, ChannelContext, str | None]]
     ) -> list[IngestResult]:
@@ -173,13 +202,24 @@ class IngestPipeline:
         # send their next frame only after the ack).
         while True:
             batch = self._take_batch()
-            if batch:
+            # Prepared writes first: they are attempted once, so a store outage that keeps the
+            # device frames retrying does not also keep API clients waiting.
+            prepared = [item for item in batch if isinstance(item, _Prepared)]
+            frames = [item for item in batch if isinstance(item, _Item)]
+            if prepared:
                 try:
-                    self._process(batch)
+                    self._commit_prepared(prepared)
+                except Exception:  # the writer must outlive any bug
+                    log.exception("prepared writes failed; %d get an error", len(prepared))
+                    for item in prepared:
+                        self._settle(item, WriteFailed("internal error"), "failed")
+            if frames:
+                try:
+                    self._process(frames)
                 except Exception:  # the writer must outlive any bug: fail the batch, go on
-                    log.exception("ingest batch failed; %d inputs get no ack", len(batch))
-                    self._fail(batch, "internal error")
-            elif self._stop.is_set():
+                    log.exception("ingest batch failed; %d inputs get no ack", len(frames))
+                    self._fail(frames, "internal error")
+            if not batch and self._stop.is_set():
                 return
             if time.monotonic() - self._last_expiry >= self.settings.expire_every_s:
                 try:
@@ -191,7 +231,7 @@ class IngestPipeline:
         for item in batch:
             self._resolve(item, IngestResult(Outcome.FAILED, None, reason=reason))
 
-    def _take_batch(self) -> list[_Item]:
+    def _take_batch(self) -> list[_Item | _Prepared]:
         try:
             first = self._queue.get(timeout=0.1)
         except queue.Empty:
@@ -288,6 +328,50 @@ class IngestPipeline:
             self.metrics.ack_latency.observe(max(latency, 0.0))
         if item.future is not None and not item.future.done():
             item.future.set_result(result)
+
+    # --- prepared writes ---------------------------------------------------------------------
+
+    def _commit_prepared(self, items: list[_Prepared]) -> None:
+        """Run every prepared write in one transaction, each in its own savepoint; resolve
+        each future after the commit (or fail them all if the store gave way)."""
+        # A client that stopped waiting withdrew its write (Future.cancel): skip it, so that
+        # nothing is committed that its client was told failed.
+        items = [item for item in items if item.future.set_running_or_notify_cancel()]
+        if not items:
+            return
+        try:
+            with self._writer.begin() as conn:
+                outcomes = [self._apply_prepared(conn, item) for item in items]
+        except (OperationalError, DBAPIError) as exc:
+            self.metrics.store_retries.inc()
+            log.warning("prepared writes not committed: %s", str(exc.orig).splitlines()[:1])
+            for item in items:
+                self._settle(item, WriteFailed("the store is unavailable; retry later"), "failed")
+            return
+        for item, (ok, value) in zip(items, outcomes, strict=True):
+            self._settle(item, value, "stored" if ok else "rejected")
+
+    @staticmethod
+    def _apply_prepared(conn: Connection, item: _Prepared) -> tuple[bool, Any]:
+        try:
+            with conn.begin_nested():
+                return True, item.write.apply(conn)
+        except OperationalError:
+            raise  # the connection, not this input: the whole transaction is lost
+        except Exception as exc:  # refused input (or a bug): only this write is rolled back
+            return False, exc
+
+    def _settle(self, item: _Prepared, value: Any, outcome: str) -> None:
+        self.metrics.frames.labels(item.write.adapter, outcome).inc()
+        if outcome != "failed":
+            latency = (datetime.now(UTC) - item.write.context.received_at).total_seconds()
+            self.metrics.ack_latency.observe(max(latency, 0.0))
+        if item.future.done():
+            return
+        if isinstance(value, BaseException):
+            item.future.set_exception(value)
+        else:
+            item.future.set_result(value)
 
     # --- decoding and mapping ----------------------------------------------------------------
 

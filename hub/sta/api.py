@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import DataError
 
 from hub.ingest.pipeline import IngestPipeline
-from hub.sta import read, write
+from hub.sta import openapi, read, write
 from hub.sta.columns import NotSupported
 from hub.sta.compiler import CompileError
 from hub.sta.entities import UnknownProperty
@@ -32,6 +32,14 @@ __all__ = ["PREFIX", "ApiError", "create_blueprint", "error_response"]
 def create_blueprint(store: Store, pipeline: IngestPipeline | None = None) -> Blueprint:
     """The ``/v1.1`` blueprint over ``store``; writes of observations go through ``pipeline``."""
     blueprint = Blueprint("sta", __name__)
+
+    @blueprint.get("/openapi/sta.json")
+    def openapi_json() -> Any:
+        return jsonify(openapi.build_document())
+
+    @blueprint.get("/openapi/sta.yaml")
+    def openapi_yaml() -> Any:
+        return Response(openapi.render(), mimetype="application/yaml")
 
     @blueprint.route(PREFIX, methods=_METHODS)
     @blueprint.route(PREFIX + "/", methods=_METHODS)

@@ -13,30 +13,34 @@ members with bound paths, date parts of UTC times, and the functions SQLite spel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     ColumnElement,
+    Date,
+    Dialect,
     Float,
     FromClause,
     Integer,
     Numeric,
     String,
     Table,
+    Time,
     and_,
     case,
     cast,
-    extract,
     func,
     literal,
     literal_column,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.visitors import InternalTraversal
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from hub.sta.entities import EntityType
 from hub.sta.filter.functions import ValueType
@@ -54,7 +58,7 @@ from hub.store.schema import (
 )
 from hub.store.types import UTCDateTime
 
-StorageKind = Literal["value", "json", "interval"]
+StorageKind = Literal["value", "json", "interval", "geometry"]
 
 
 class NotSupported(ValueError):
@@ -68,7 +72,9 @@ class Stored:
     """How one property is stored.
 
     ``value``: one column of type ``value_type``; ``json``: one JSON column whose members a path
-    may name; ``interval``: a (start, end) column pair, end == start for an instant.
+    may name; ``interval``: a (start, end) column pair, end == start for an instant;
+    ``geometry``: a GeoJSON column, mirrored on PostgreSQL by the generated PostGIS column
+    :data:`GEOMETRY_COLUMN` (see ``hub/store/migrations.py``).
     """
 
     kind: StorageKind
@@ -109,6 +115,10 @@ def _json(column: str) -> Stored:
     return Stored("json", (column,))
 
 
+def _geometry(column: str) -> Stored:
+    return Stored("geometry", (column,), ValueType.GEOMETRY)
+
+
 _S, _I, _D, _T = ValueType.STRING, ValueType.INTEGER, ValueType.DECIMAL, ValueType.DATETIME
 _COMMON = {
     "id": _value("id", _I),
@@ -130,7 +140,12 @@ TABLES: dict[str, EntityTable] = {
     ),
     "Location": EntityTable(
         locations,
-        {**_COMMON, "encodingType": _value("encoding_type", _S), "properties": _json("properties")},
+        {
+            **_COMMON,
+            "encodingType": _value("encoding_type", _S),
+            "location": _geometry("location"),
+            "properties": _json("properties"),
+        },
         {
             "Things": Link(
                 "through", through=thing_locations, source_key="location_id", target_key="thing_id"
@@ -203,16 +218,20 @@ TABLES: dict[str, EntityTable] = {
     ),
     "FeatureOfInterest": EntityTable(
         features_of_interest,
-        {**_COMMON, "encodingType": _value("encoding_type", _S), "properties": _json("properties")},
+        {
+            **_COMMON,
+            "encodingType": _value("encoding_type", _S),
+            "feature": _geometry("feature"),
+            "properties": _json("properties"),
+        },
         {"Observations": Link("reverse", "feature_of_interest_id")},
     ),
 }
 
 # Known to the model, absent from the store (or computed): say so instead of guessing.
 _WHY_NOT: dict[tuple[str, str], str] = {
-    ("Location", "location"): "filtering on Location/location needs the spatial functions",
-    ("FeatureOfInterest", "feature"): "filtering on FeatureOfInterest/feature needs the spatial"
-    " functions",
+    # Computing it means a union of the features of every observation of the stream: a full
+    # scan per Datastream, which a filter must not trigger unasked.
     ("Datastream", "observedArea"): "Datastream/observedArea is computed, not stored",
     ("Datastream", "phenomenonTime"): "Datastream/phenomenonTime is computed, not stored",
     ("Datastream", "resultTime"): "Datastream/resultTime is computed, not stored",
@@ -293,6 +312,42 @@ def _compile_postgresql(element: PerDialect, compiler: SQLCompiler, **kw: Any) -
     return compiler.process(element.postgresql, **kw)
 
 
+class _DateValue(TypeDecorator[date]):
+    """A date: ``date`` on PostgreSQL, ``YYYY-MM-DD`` text on SQLite (the first ten characters of
+    the store's UTC text, so the two compare as text in date order)."""
+
+    impl = Date()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(10))
+        return dialect.type_descriptor(Date())
+
+    def process_bind_param(self, value: date | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return value.isoformat()
+
+
+class _TimeValue(TypeDecorator[time]):
+    """A time of day: ``time`` on PostgreSQL, ``HH:MM:SS.ffffff`` text on SQLite (characters
+    12-26 of the store's UTC text)."""
+
+    impl = Time()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(15))
+        return dialect.type_descriptor(Time())
+
+    def process_bind_param(self, value: time | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return value.isoformat("microseconds")
+
+
 _BIND_TYPES: dict[ValueType, TypeEngine[Any]] = {
     _S: String(),
     _I: BigInteger(),  # ids and counts are 64-bit; a 32-bit bind overflows on PostgreSQL
@@ -300,14 +355,12 @@ _BIND_TYPES: dict[ValueType, TypeEngine[Any]] = {
     ValueType.BOOLEAN: Boolean(),
     # The store's own type, so SQLite compares the same UTC text the rows hold.
     _T: UTCDateTime(),
-}
-_DATE_PARTS = {
-    "year": "%Y",
-    "month": "%m",
-    "day": "%d",
-    "hour": "%H",
-    "minute": "%M",
-    "second": "%S",
+    ValueType.DATE: _DateValue(),
+    ValueType.TIME: _TimeValue(),
+    # Durations travel as whole microseconds (see micros()): exact on both backends.
+    ValueType.DURATION: BigInteger(),
+    # Canonical WKT rebuilt by hub.sta.filter.wkt; PostGIS reads it with ST_GeomFromText.
+    ValueType.GEOMETRY: String(),
 }
 # JSON types a member must have to be read as a value type: SQLite json_type, PostgreSQL
 # jsonb_typeof, and how SQLAlchemy casts the PostgreSQL text.
@@ -317,13 +370,32 @@ _JSON_TYPES: dict[ValueType, tuple[tuple[str, ...], str, str]] = {
     _D: (("integer", "real"), "number", "as_float"),
     ValueType.BOOLEAN: (("true", "false"), "boolean", "as_boolean"),
 }
+# The PostGIS column that PostgreSQL generates from each GeoJSON column (SRID 4326, GiST index).
+GEOMETRY_COLUMN = "geom"
+
+
+def micros(value: timedelta) -> int:
+    """A duration as whole microseconds (exact, unlike float seconds)."""
+    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
 
 
 def bind_value(value: Any, vtype: ValueType | None) -> ColumnElement[Any]:
     """``value`` as a bound parameter of the SQL type for ``vtype`` (never SQL text)."""
     if vtype not in _BIND_TYPES:
         raise NotSupported(f"a {vtype} value is not supported here yet")
+    if vtype is ValueType.DURATION:
+        value = micros(value)
     return literal(value, _BIND_TYPES[vtype])
+
+
+def geometry_columns(source: FromClause, spec: Stored) -> tuple[Any, Any]:
+    """A geometry property of ``source`` as (SQLite GeoJSON text, PostgreSQL PostGIS column).
+
+    The PostGIS column is created by the migration, not declared in the schema's ``Table``, so it
+    is named here as a column of ``source`` (a constant name, never client text).
+    """
+    columns: Any = source.c
+    return columns[spec.columns[0]], ColumnClause(GEOMETRY_COLUMN, _selectable=source)
 
 
 def json_member(
@@ -371,9 +443,10 @@ def math_function(name: str, value: Any) -> ColumnElement[Any]:
     return PerDialect(case((value > whole, whole + 1), else_=whole), func.ceil(value))
 
 
-def date_part(name: str, column: Any) -> ColumnElement[Any]:
-    """year/month/day/hour/minute/second of a UTC datetime column (``name`` is whitelisted)."""
-    # SQLite holds UTC text that strftime reads; PostgreSQL must be told to extract in UTC.
-    sqlite = cast(func.strftime(literal_column(f"'{_DATE_PARTS[name]}'"), column), Integer)
-    utc = func.timezone(literal_column("'UTC'"), column)
-    return PerDialect(sqlite, cast(func.floor(extract(name, utc)), Integer))
+def real_mod(dividend: Any, divisor: Any) -> ColumnElement[Any]:
+    """The remainder of a division of reals, sign of the dividend (C fmod); NULL for 0."""
+    # SQLite's % truncates both operands to integers; PostgreSQL has no double-precision mod.
+    return PerDialect(
+        func.auasu_fmod(dividend, divisor, type_=Float),
+        cast(func.mod(cast(dividend, Numeric), func.nullif(cast(divisor, Numeric), 0)), Float),
+    )

@@ -118,11 +118,25 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
     return BatchSummary(frames_new, len(inserted), duplicates, corrected, dict(new_by_frame))
 
 
+def archive_frame(conn: Connection, frame: FrameRecord, observations_count: int) -> int:
+    """Archive one raw input (idempotently, by content) and return its ``raw_frames`` id.
+
+    For inputs whose observations are written separately (API requests,
+    :mod:`hub.store.api_observations`): ``observations_count`` is what the frame carried.
+    """
+    ids, _new = _upsert_frames(conn, [frame], {frame.sha256: 1}, {frame.sha256: observations_count})
+    return ids[frame.sha256]
+
+
 def _upsert_frames(
-    conn: Connection, frames: list[FrameRecord], receive_counts: dict[str, int]
+    conn: Connection,
+    frames: list[FrameRecord],
+    receive_counts: dict[str, int],
+    observation_counts: dict[str, int] | None = None,
 ) -> tuple[dict[str, int], int]:
     if not frames:
         return {}, 0
+    counts = observation_counts or {}
     existing = set(
         conn.execute(
             select(raw_frames.c.sha256).where(raw_frames.c.sha256.in_([f.sha256 for f in frames]))
@@ -155,7 +169,7 @@ def _upsert_frames(
             "last_received_at": f.received_at,
             "receive_count": receive_counts[f.sha256],
             "outcome": f.outcome,
-            "observations": len(f.observations),
+            "observations": counts.get(f.sha256, len(f.observations)),
         }
         for f in frames
     ]
@@ -337,6 +351,9 @@ def _apply_corrections(
             .values(
                 result=bindparam("new_result"),
                 result_quality=bindparam("new_quality"),
+                # A value an API client stored here before is superseded by the device value.
+                result_json=None,
+                result_quality_json=None,
                 result_time=bindparam("new_result_time"),
                 parameters=bindparam("new_parameters", type_=observations.c.parameters.type),
                 frame_id=bindparam("new_frame_id"),

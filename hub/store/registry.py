@@ -305,8 +305,13 @@ def station_entities(conn: Connection, station_key: str) -> StationEntities | No
     foi_id = conn.execute(
         select(features_of_interest.c.id).where(features_of_interest.c.key == foi_key)
     ).scalar_one()
+    # The first of the Thing's current Locations: clients of the SensorThings API may have
+    # given a station's Thing several (an update binding Locations), which must not stop ingest.
     location_id = conn.execute(
-        select(thing_locations.c.location_id).where(thing_locations.c.thing_id == row.thing_id)
+        select(thing_locations.c.location_id)
+        .where(thing_locations.c.thing_id == row.thing_id)
+        .order_by(thing_locations.c.location_id)
+        .limit(1)
     ).scalar_one()
     return StationEntities(
         station_key, int(row.id), int(row.thing_id), int(sensor_id), int(foi_id), int(location_id)

@@ -2,11 +2,18 @@
 
 SensorThings entities keep the names and shapes of OGC SensorThings API 1.1 (sta.md §1.2) so the
 API layer maps columns one to one. Ids are numeric. Times are UTC (see :class:`UTCDateTime`).
+
+Entities come from two places: the station registry and device ingest (which fill ``key``,
+``station_id``, ``aggregation`` and ``factor``) and clients of the SensorThings API (which
+leave them NULL). New columns go at the end of their table: :mod:`hub.store.migration_v2`
+upgrades older databases to exactly this shape.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -19,10 +26,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.store.types import Id, Json, UTCDateTime
 
 metadata = MetaData()
+
+# For optional JSON values: Python None is SQL NULL (plain Json would store the JSON text
+# 'null', which a reader checking "IS NOT NULL" would mistake for a value).
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 schema_migrations = Table(
     "schema_migrations",
@@ -58,7 +70,8 @@ things = Table(
     "things",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("station_id", Id, ForeignKey("stations.id"), nullable=False, unique=True),
+    # NULL for Things created through the SensorThings API (no registry station behind them).
+    Column("station_id", Id, ForeignKey("stations.id"), unique=True),
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False),
     Column("properties", Json, nullable=False),
@@ -101,7 +114,8 @@ sensors = Table(
     "sensors",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("key", String(128), nullable=False, unique=True),
+    # The registry's natural key; NULL for Sensors created through the API.
+    Column("key", String(128), unique=True),
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False),
     Column("encoding_type", String(64), nullable=False),
@@ -113,7 +127,8 @@ observed_properties = Table(
     "observed_properties",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("key", String(64), nullable=False, unique=True),
+    # The mapping's property key (pm2_5); NULL for ObservedProperties created through the API.
+    Column("key", String(64), unique=True),
     Column("name", String(200), nullable=False),
     Column("definition", String(300), nullable=False),
     Column("description", Text, nullable=False),
@@ -124,7 +139,9 @@ features_of_interest = Table(
     "features_of_interest",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("key", String(128), nullable=False, unique=True),
+    # station:<key>:<lon>:<lat> for station features, location:<id>:<digest> for features the
+    # API derived from a Location (so they are found again), NULL for features clients posted.
+    Column("key", String(128), unique=True),
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False),
     Column("encoding_type", String(64), nullable=False),
@@ -139,8 +156,11 @@ datastreams = Table(
     Column("thing_id", Id, ForeignKey("things.id"), nullable=False),
     Column("sensor_id", Id, ForeignKey("sensors.id"), nullable=False),
     Column("observed_property_id", Id, ForeignKey("observed_properties.id"), nullable=False),
-    Column("aggregation", String(16), nullable=False),
-    Column("factor", String(32), nullable=False),
+    # Device streams only (the pipeline finds its stream by thing, property and aggregation);
+    # NULL for Datastreams created through the API. NULLs are distinct in a UNIQUE constraint
+    # on both stores, so uq_datastream keeps device streams unique and never binds API ones.
+    Column("aggregation", String(16)),
+    Column("factor", String(32)),
     Column("name", String(300), nullable=False),
     Column("description", Text, nullable=False),
     Column("observation_type", String(200), nullable=False),
@@ -186,22 +206,64 @@ frame_issues = Table(
     UniqueConstraint("frame_id", "code", "reason", name="uq_frame_issue"),
 )
 
+# The MultiDatastream extension (18-088 §12): one stream of array results, element i measured
+# in unit_of_measurements[i] of observed property i (multi_datastream_observed_properties).
+multi_datastreams = Table(
+    "multi_datastreams",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("thing_id", Id, ForeignKey("things.id"), nullable=False, index=True),
+    Column("sensor_id", Id, ForeignKey("sensors.id"), nullable=False, index=True),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("observation_type", String(200), nullable=False),
+    Column("unit_of_measurements", Json, nullable=False),  # array of unit objects
+    Column("multi_observation_data_types", Json, nullable=False),  # array of type URIs
+    Column("properties", Json, nullable=False),
+)
+
+multi_datastream_observed_properties = Table(
+    "multi_datastream_observed_properties",
+    metadata,
+    Column("multi_datastream_id", Id, ForeignKey("multi_datastreams.id"), primary_key=True),
+    # 0-based: the index of this property's element in every result array.
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column(
+        "observed_property_id", Id, ForeignKey("observed_properties.id"), nullable=False, index=True
+    ),
+)
+
 observations = Table(
     "observations",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("datastream_id", Id, ForeignKey("datastreams.id"), nullable=False),
+    # Exactly one of datastream_id and multi_datastream_id (ck_observation_stream).
+    Column("datastream_id", Id, ForeignKey("datastreams.id")),
     Column("feature_of_interest_id", Id, ForeignKey("features_of_interest.id"), nullable=False),
     # For an instant, end == start: a NULL end would defeat the uniqueness constraint.
     Column("phenomenon_time_start", UTCDateTime, nullable=False),
     Column("phenomenon_time_end", UTCDateTime, nullable=False),
     Column("result_time", UTCDateTime),
-    Column("result", Float, nullable=False),
-    Column("result_quality", String(64), nullable=False),
+    # A numeric result (device values, numbers posted through the API); NULL otherwise.
+    Column("result", Float),
+    # A quality flag string (device data, short strings posted through the API), else NULL.
+    Column("result_quality", String(64)),
     Column("parameters", Json, nullable=False),
     Column("frame_id", Id, ForeignKey("raw_frames.id"), nullable=False),
+    Column("multi_datastream_id", Id, ForeignKey("multi_datastreams.id")),
+    # The result exactly as posted when the float column cannot hold it: strings, booleans,
+    # objects, arrays (MultiDatastreams) and integers (so 42 reads back as 42, not 42.0).
+    # Readers take result_json when it is not NULL, else result.
+    Column("result_json", NullableJson),
+    # resultQuality that is not a short string (a DQ_Element object, an array, a number).
+    Column("result_quality_json", NullableJson),
+    Column("valid_time_start", UTCDateTime),
+    Column("valid_time_end", UTCDateTime),
     UniqueConstraint(
         "datastream_id", "phenomenon_time_start", "phenomenon_time_end", name="uq_observation"
+    ),
+    CheckConstraint(
+        "(datastream_id IS NULL) <> (multi_datastream_id IS NULL)", name="ck_observation_stream"
     ),
 )
 
@@ -212,3 +274,12 @@ Index(
     observations.c.id,
 )
 Index("ix_observations_frame", observations.c.frame_id)
+# The MultiDatastream twin of uq_observation; an index rather than a constraint so that
+# migration_v2 can add it to an existing table on both stores.
+Index(
+    "uq_multi_observation",
+    observations.c.multi_datastream_id,
+    observations.c.phenomenon_time_start,
+    observations.c.phenomenon_time_end,
+    unique=True,
+)

@@ -1,4 +1,9 @@
-"""The hub's HTTP face: a Flask app whose every error is JSON (never an HTML 500)."""
+"""The hub's HTTP face: a Flask app whose every error is JSON (never an HTML 500).
+
+In front of the APIs, in this order: request size caps (414/413, :mod:`hub.web.limits`), the
+authentication gate (401/403, :mod:`hub.web.auth`), per-client rate limits (429,
+:mod:`hub.web.ratelimit`); API reads get a statement time limit (503 past it).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
+from hub.config import HubConfig, LimitSettings, RateLimitSettings
 from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import HubMetrics
-from hub.sta.api import create_blueprint
 from hub.store import Store
+from hub.store.timeouts import StatementTimeout, is_statement_timeout
+from hub.web import auth, limits, ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +31,30 @@ def create_app(
     ready: Callable[[], bool],
     *,
     pipeline: IngestPipeline | None = None,
+    config: HubConfig | None = None,
 ) -> Flask:
     """Build the WSGI app. ``ready`` says whether ingest is accepting input; ``pipeline``
-    (absent in read-only rigs) carries observations written through the APIs."""
+    (absent in read-only rigs) carries observations written through the APIs.
+
+    ``config`` supplies the rate limits, request limits and trusted proxies. Without it (test
+    rigs that hammer the API) every rate limit is off, the failed-login limit included;
+    authentication and the request limits (sizes, statement time) keep their defaults.
+    """
+    # Imported here, not at module level: API handlers import hub.web.auth (the batch handler's
+    # current_principal), and a module-level import would make that a cycle.
+    from hub.sta.api import create_blueprint
+
     app = Flask("auasu")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if config is not None:
+        rates, request_limits = config.rate_limits, config.limits
+        trusted = ratelimit.trusted_networks(config.http.trusted_proxies)
+    else:
+        rates = RateLimitSettings.off()
+        request_limits, trusted = LimitSettings(), ()
+    limits.install(app, request_limits)
+    auth.install(app, store, login_failures=rates.login_failures, trusted=trusted)
+    ratelimit.install(app, rates, trusted=trusted, identify=_principal_name)
     app.register_blueprint(create_blueprint(store, pipeline))
 
     @app.get("/healthz")
@@ -51,8 +77,16 @@ def create_app(
         code = exc.code or 500
         return jsonify({"code": code, "error": exc.name, "message": exc.description}), code
 
+    @app.errorhandler(StatementTimeout)
+    def statement_timeout(exc: StatementTimeout) -> Response:
+        return limits.timeout_response(exc)
+
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> tuple[Response, int]:
+    def unexpected(exc: Exception) -> tuple[Response, int] | Response:
+        if is_statement_timeout(exc):
+            # The store's own ceiling (engine-wide statement_timeout) stopped a query that did
+            # not run under limited_connection: still the client's request that was too heavy.
+            return limits.timeout_response(StatementTimeout())
         log.exception("unhandled error in request")
         body: dict[str, Any] = {
             "code": 503,
@@ -62,3 +96,8 @@ def create_app(
         return jsonify(body), 503
 
     return app
+
+
+def _principal_name() -> str | None:
+    principal = auth.current_principal()
+    return None if principal is None else principal.name

@@ -96,8 +96,9 @@ def parse_orderby(
         parser.check_depth(expr, start)
         descending = False
         word = parser.peek.word
-        if word in _ORDER_WORDS:
-            descending = word == "desc"
+        # Any case: FROST's own Python client sends 'DESC', and FROST-Server accepts it.
+        if word is not None and word.lower() in _ORDER_WORDS:
+            descending = word.lower() == "desc"
             parser.advance()
         items.append(OrderBy(expr, descending))
         if parser.peek.kind is not TokenKind.COMMA:

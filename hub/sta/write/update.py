@@ -1,0 +1,142 @@
+"""Updating an entity: PATCH (merge), PUT (replace) and JSON Patch (18-088 §10.3).
+
+All three end the same way: the entity's full set of plain properties is validated by its
+model (so a PATCH cannot leave an entity that a create would refuse), written, and the binding
+links in the payload applied (:func:`hub.sta.write.links.bind`).
+
+* PATCH merges the payload's top-level properties into the stored ones (a JSON object such as
+  ``properties`` is replaced as a whole, as FROST-Server does);
+* PUT replaces them: a mandatory property missing is a 400, an optional one is cleared;
+* JSON Patch (``application/json-patch+json``, RFC 6902) edits the stored properties; a patch
+  that touches anything else is refused.
+
+Updating an Observation archives the request like any observation write and makes it the
+observation's raw frame, so its provenance points at the edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonpatch
+import jsonpointer
+from sqlalchemy import Connection, func, select, update
+
+from hub.sta.entities import EntityType
+from hub.sta.errors import ApiError
+from hub.sta.paths import ResourcePath
+from hub.sta.write import links
+from hub.sta.write.context import Outcome, WriteContext
+from hub.sta.write.drafts import Ref
+from hub.sta.write.models import TABLES, representation, validate
+from hub.sta.write.targets import addressed_id
+from hub.sta.write.values import check_array_result
+from hub.store.api_writes import archive_request
+from hub.store.schema import multi_datastream_observed_properties, multi_datastreams
+
+Mode = Literal["merge", "replace", "json-patch"]
+MAX_PATCH_OPERATIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEntity:
+    """A validated PATCH/PUT/JSON Patch of the entity ``path`` addresses."""
+
+    path: ResourcePath
+    mode: Mode
+    raw: bytes
+    plain: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, list[Ref]] = field(default_factory=dict)
+    patch: list[Any] = field(default_factory=list)
+
+    @property
+    def entity(self) -> EntityType:
+        entity = self.path.entity
+        assert entity is not None
+        return entity
+
+    @property
+    def writes_observations(self) -> bool:
+        return self.entity.name == "Observation"
+
+    def run(self, conn: Connection, context: WriteContext) -> Outcome:
+        entity = self.entity
+        entity_id = addressed_id(conn, self.path)
+        table: Any = TABLES[entity.name]
+        row = conn.execute(select(table).where(table.c.id == entity_id)).mappings().one()
+        current = representation(entity, row)
+        if self.mode == "merge":
+            wanted = {**current, **self.plain}
+        elif self.mode == "replace":
+            wanted = dict(self.plain)
+            if entity.name == "Observation" and "phenomenonTime" not in wanted:
+                # Mandatory in the model, only defaulted on create (sta.md §1.5: PUT without a
+                # non-nullable property is a 400).
+                raise ApiError(400, "Observation: missing mandatory property 'phenomenonTime'")
+        else:
+            wanted = _apply_patch(current, self.patch)
+        body = validate(entity, wanted)
+        values = body.columns()
+        if entity.name == "Observation":
+            values = self._observation_values(conn, context, row, values)
+        elif entity.name == "MultiDatastream":
+            _check_width(conn, entity_id, len(values["unit_of_measurements"]))
+        conn.execute(update(table).where(table.c.id == entity_id).values(values))
+        for navigation, refs in self.links.items():
+            where = f"{entity.name}/{navigation}"
+            ids = [context.resolve(conn, ref, where) for ref in refs]
+            links.bind(conn, entity, entity_id, navigation, ids, context.received_at, where)
+        return Outcome(200, entity, entity_id)
+
+    def _observation_values(
+        self, conn: Connection, context: WriteContext, row: Any, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        multi_id = row["multi_datastream_id"]
+        if multi_id is not None and "MultiDatastream" not in self.links:
+            units = conn.execute(
+                select(multi_datastreams.c.unit_of_measurements).where(
+                    multi_datastreams.c.id == multi_id
+                )
+            ).scalar_one()
+            result = values["result_json"]
+            try:
+                check_array_result(result, units)
+            except ValueError as exc:
+                raise ApiError(400, f"Observation: {exc}") from None
+        values["frame_id"] = archive_request(conn, context.archive(self.raw), 1)
+        return values
+
+
+def _check_width(conn: Connection, multi_id: int, units: int) -> None:
+    """A MultiDatastream keeps one unit per ObservedProperty (its results keep their width)."""
+    link = multi_datastream_observed_properties.c
+    width = conn.execute(
+        select(func.count())
+        .select_from(multi_datastream_observed_properties)
+        .where(link.multi_datastream_id == multi_id)
+    ).scalar_one()
+    if units != width:
+        raise ApiError(
+            400,
+            f"MultiDatastream: {units} unitOfMeasurements for {width} ObservedProperties "
+            "(they must match one to one)",
+        )
+
+
+def _apply_patch(current: dict[str, Any], patch: list[Any]) -> dict[str, Any]:
+    """RFC 6902 operations applied to the stored properties (400 when they do not apply)."""
+    if len(patch) > MAX_PATCH_OPERATIONS:
+        raise ApiError(400, f"a JSON Patch may hold at most {MAX_PATCH_OPERATIONS} operations")
+    for index, operation in enumerate(patch):
+        if not isinstance(operation, dict) or not isinstance(operation.get("path"), str):
+            raise ApiError(400, f"JSON Patch operation {index} needs an 'op' and a 'path'")
+    try:
+        result = jsonpatch.JsonPatch(patch).apply(current)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise ApiError(400, f"the JSON Patch does not apply: {exc}") from None
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise ApiError(400, f"malformed JSON Patch: {exc}") from None
+    if not isinstance(result, dict):
+        raise ApiError(400, "the JSON Patch must leave an object of properties")
+    return result
