@@ -37,15 +37,32 @@ MAX_OPTION_LENGTH = 65_536
 # Expanded navigations in the whole tree: each one is another query per page.
 MAX_EXPAND_ITEMS = 32
 MAX_SKIP = 2**63 - 1
+# Page size when the client gives no $top (also for the levels a multi-level $expand implies).
+DEFAULT_TOP = 100
+MAX_TOP = 10_000
+# A $skiptoken is a short base64url text (hub.sta.paging); anything longer is not one of ours.
+MAX_SKIPTOKEN_LENGTH = 2048
 
-_KNOWN = ("$top", "$skip", "$count", "$select", "$orderby", "$filter", "$expand", "$resultFormat")
+_KNOWN = (
+    "$top",
+    "$skip",
+    "$count",
+    "$select",
+    "$orderby",
+    "$filter",
+    "$expand",
+    "$resultFormat",
+    "$skiptoken",
+)
 # Option names are matched case-insensitively (OData 4.01 §5.1); keys map back to the spelling.
 _CANONICAL = {name.lower(): name for name in _KNOWN}
-# Allowed inside $expand(...) per 18-088 §9.3.2.1 ($resultFormat is top-level only).
-_NESTED = frozenset(_KNOWN) - {"$resultFormat"}
+# Allowed inside $expand(...) per 18-088 §9.3.2.1 ($resultFormat is top-level only; a
+# $skiptoken only ever comes back in a top-level nextLink).
+_NESTED = frozenset(_KNOWN) - {"$resultFormat", "$skiptoken"}
 _FORMATS: dict[str, ResultFormat] = {"dataarray": "dataArray", "csv": "csv", "geojson": "geojson"}
 _DIGITS_RE = re.compile(r"[0-9]+")
 _NAME_RE = re.compile(r"[A-Za-z@][A-Za-z0-9_.]*")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_\-.]+")
 
 
 class OptionError(ValueError):
@@ -79,7 +96,9 @@ class QueryOptions:
     """The validated query options of one request (or of one ``$expand`` item) for ``entity``.
 
     ``top`` is always set (the default, or the client's value clamped to the maximum). An empty
-    ``select`` means "all properties". ``filter_text``/``orderby_text`` are unparsed.
+    ``select`` means "all properties". ``filter_text``/``orderby_text`` are unparsed, and so is
+    ``skiptoken`` (:mod:`hub.sta.paging` decodes it). ``raw`` keeps the options of this level as
+    given (canonical names, client order) so that a nextLink can repeat them.
     """
 
     entity: EntityType
@@ -91,6 +110,8 @@ class QueryOptions:
     filter_text: str | None = None
     expand: tuple[Expand, ...] = ()
     result_format: ResultFormat | None = None
+    skiptoken: str | None = None
+    raw: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +125,8 @@ def parse_query_options(
     params: Mapping[str, str] | Sequence[tuple[str, str]],
     entity: EntityType,
     *,
-    max_top: int = 10_000,
-    default_top: int = 100,
+    max_top: int = MAX_TOP,
+    default_top: int = DEFAULT_TOP,
     max_expand_depth: int = 3,
 ) -> QueryOptions:
     """Parse and validate the ``$``-options in ``params`` for a request on ``entity``.
@@ -158,6 +179,8 @@ def _build(
         result_format=(
             _result_format(raw["$resultFormat"], entity) if "$resultFormat" in raw else None
         ),
+        skiptoken=_skiptoken(raw["$skiptoken"]) if "$skiptoken" in raw else None,
+        raw=tuple(raw.items()),
     )
 
 
@@ -199,6 +222,13 @@ def _select(text: str, entity: EntityType) -> tuple[str, ...]:
             raise OptionError(f"$select: {exc}") from None
     # Keep the client's order (it is the column order for CSV) but each name once.
     return tuple(dict.fromkeys(names))
+
+
+def _skiptoken(text: str) -> str:
+    # Only the shape is checked here; hub.sta.paging checks the content against the query.
+    if len(text) > MAX_SKIPTOKEN_LENGTH or _TOKEN_RE.fullmatch(text) is None:
+        raise OptionError("$skiptoken: not a token this server issued")
+    return text
 
 
 def _result_format(text: str, entity: EntityType) -> ResultFormat:

@@ -4,8 +4,12 @@ The path (``Things(1)/Datastreams(2)/Observations``) becomes a chain of ``id IN 
 subqueries over aliases, joined with the links of :mod:`hub.sta.columns`; the final query selects
 from the last entity's *base* table so that the ``$filter``/``$orderby`` expressions of
 :mod:`hub.sta.compiler` correlate with it. Evaluation order follows 18-088 §9.3 (``sta.md``
-§1.4): ``$filter`` → ``$count`` → ``$orderby`` → ``$skip`` → ``$top``; ``$select`` is applied by
-the serialiser afterwards.
+§1.4): ``$filter`` → ``$count`` → ``$orderby`` → ``$skip`` → ``$top``; ``$select`` and
+``$expand`` are applied afterwards (:mod:`hub.sta.expand`).
+
+Once the entity a navigation starts from is known to exist and has an id
+(``Datastreams(7)/Observations``), the last hop is a plain ``datastream_id = 7``: the form the
+(datastream, phenomenon time, id) index answers with one range scan.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, FromClause, Select, exists, func, select
+from sqlalchemy import ColumnElement, Connection, FromClause, Select, exists, select
 
 from hub.sta.columns import entity_table, link, link_condition
-from hub.sta.compiler import compile_filter, compile_orderby
-from hub.sta.filter import parse_filter, parse_orderby
+from hub.sta.compiler import compile_filter
+from hub.sta.count import Count, count_rows
+from hub.sta.filter import parse_filter
 from hub.sta.options import QueryOptions
+from hub.sta.ordering import Ordering
+from hub.sta.paging import after
 from hub.sta.paths import ResourcePath
 
 
@@ -28,7 +35,7 @@ class Page:
     rows follow (one row more than ``$top`` was fetched)."""
 
     rows: list[Any]
-    count: int | None
+    count: Count | None
     more: bool
 
 
@@ -55,17 +62,47 @@ def _ids_of_prefix(path: ResourcePath, upto: int) -> Select[Any] | None:
     return ids
 
 
-def base_conditions(path: ResourcePath) -> list[ColumnElement[bool]]:
-    """The WHERE terms over the last entity's base table that the path itself implies."""
+def base_conditions(
+    path: ResourcePath, *, parent_checked: bool = False
+) -> list[ColumnElement[bool]]:
+    """The WHERE terms over the last entity's base table that the path itself implies.
+
+    ``parent_checked``: the caller has established (:func:`parent_exists`) that the entity the
+    last hop starts from exists, so when that entity has an id the hop can name it directly.
+    """
     entity = path.entity
     assert entity is not None
     table: Any = entity_table(entity).table
     last = path.segments[-1]
+    conditions: list[ColumnElement[bool]] = [] if last.id is None else [table.c.id == last.id]
     if len(path.segments) == 1:
-        return [] if last.id is None else [table.c.id == last.id]
-    ids = _ids_of_prefix(path, len(path.segments) - 1)
-    assert ids is not None
-    return [table.c.id.in_(ids)]
+        return conditions
+    parent = path.segments[-2]
+    assert last.navigation is not None
+    hop = link(parent.entity, last.navigation.name)
+    source: Any = entity_table(parent.entity).table.alias()
+    if parent_checked and parent.id is not None:
+        parent_id = parent.id
+
+        def of_parents(column: Any) -> ColumnElement[bool]:
+            return column == parent_id  # type: ignore[no-any-return]
+    else:
+        prefix = _ids_of_prefix(path, len(path.segments) - 2)
+
+        def of_parents(column: Any) -> ColumnElement[bool]:
+            return column.in_(prefix)  # type: ignore[no-any-return]
+
+    if hop.kind == "reverse":
+        conditions.append(of_parents(table.c[hop.column]))
+    elif hop.kind == "fk":
+        targets = select(source.c[hop.column]).where(of_parents(source.c.id))
+        conditions.append(table.c.id.in_(targets))
+    else:
+        assert hop.through is not None
+        via: Any = hop.through.alias()
+        linked = select(via.c[hop.target_key]).where(of_parents(via.c[hop.source_key]))
+        conditions.append(table.c.id.in_(linked))
+    return conditions
 
 
 def parent_exists(conn: Connection, path: ResourcePath) -> bool:
@@ -85,23 +122,30 @@ def fetch_entity(conn: Connection, path: ResourcePath) -> Any | None:
     return conn.execute(select(table).where(*base_conditions(path)).limit(1)).first()
 
 
-def fetch_page(conn: Connection, path: ResourcePath, options: QueryOptions) -> Page:
-    """The rows of a collection path under ``options`` (parse/compile errors propagate)."""
+def fetch_page(
+    conn: Connection,
+    path: ResourcePath,
+    options: QueryOptions,
+    order: Ordering,
+    resume: list[Any] | None = None,
+) -> Page:
+    """The rows of a collection path under ``options`` (parse/compile errors propagate).
+
+    Call :func:`parent_exists` first. ``resume``: the sort-key values of a ``$skiptoken``; the
+    page starts after them (then ``$skip`` more rows are skipped, if the client added one).
+    """
     entity = options.entity
     table: Any = entity_table(entity).table
-    conditions = base_conditions(path)
+    conditions = base_conditions(path, parent_checked=True)
     if options.filter_text is not None:
         conditions.append(compile_filter(parse_filter(options.filter_text), entity))
-    order: list[Any] = []
-    if options.orderby_text is not None:
-        order = compile_orderby(parse_orderby(options.orderby_text), entity)
-    order.append(table.c.id.asc())  # tiebreaker: stable pages
-    total = None
-    if options.count:
-        total = int(
-            conn.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
-        )
-    stmt = select(table).where(*conditions).order_by(*order).offset(options.skip)
+    total = count_rows(conn, table, conditions) if options.count else None
+    if resume is not None:
+        assert order.keys is not None
+        conditions.append(after(order.keys, resume))
+    stmt = select(table).where(*conditions).order_by(*order.terms)
+    if options.skip:
+        stmt = stmt.offset(options.skip)
     rows = list(conn.execute(stmt.limit(options.top + 1)).all())
     more = len(rows) > options.top
     return Page(rows[: options.top], total, more)

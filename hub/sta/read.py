@@ -1,29 +1,26 @@
 """Answers to SensorThings GET requests: service root, collections, entities, properties, refs.
 
-Evaluation follows 18-088 §9.3 (``sta.md`` §1.4); the SQL comes from :mod:`hub.sta.query`.
+Evaluation follows 18-088 §9.3 (``sta.md`` §1.4): the SQL comes from :mod:`hub.sta.query`, the
+order from :mod:`hub.sta.ordering`, nextLinks from :mod:`hub.sta.paging`, expansions from
+:mod:`hub.sta.expand` and the other result formats from :mod:`hub.sta.formats`.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from flask import Response, jsonify, request
 
+from hub.sta import formats, paging
 from hub.sta.entities import ENTITY_TYPES
 from hub.sta.errors import ApiError
-from hub.sta.options import QueryOptions, parse_query_options
+from hub.sta.expand import ExpandNode, Writer, expand_tree
+from hub.sta.extents import datastream_extents
+from hub.sta.options import MAX_SKIP, QueryOptions, parse_query_options
+from hub.sta.ordering import Ordering, ordering
 from hub.sta.paths import ResourcePath, parse_resource_path
 from hub.sta.query import Page, fetch_entity, fetch_page, parent_exists
-from hub.sta.serialize import (
-    ABSENT,
-    Extras,
-    entity_json,
-    property_value,
-    raw_value,
-    self_link,
-    served,
-)
+from hub.sta.serialize import ABSENT, Extras, property_value, raw_value, self_link, served
 from hub.store import Store
 from hub.store.queries import datastream_extent
 
@@ -42,6 +39,7 @@ def _service_root(root: str) -> dict[str, Any]:
 
 
 def answer(store: Store, path: str) -> Any:
+    """The response to ``GET /v1.1/<path>`` with the request's query options."""
     root = _root_url()
     parsed = parse_resource_path(path)
     if parsed.entity is None:
@@ -50,17 +48,34 @@ def answer(store: Store, path: str) -> Any:
         if not served(segment.entity):
             raise ApiError(501, f"{segment.entity.set_name} are not supported yet")
     options = parse_query_options(list(request.args.items(multi=True)), parsed.entity)
-    if options.expand:
-        raise ApiError(501, "$expand is not supported yet")
-    if options.result_format is not None:
-        raise ApiError(501, "$resultFormat is not supported yet")
+    kind = parsed.kind
+    if options.result_format is not None and kind != "collection":
+        raise ApiError(400, f"$resultFormat applies to a collection of entities, not to a {kind}")
+    if options.skiptoken is not None and not parsed.is_collection:
+        raise ApiError(400, "$skiptoken applies to collections only")
+    # $expand shapes entities; a $ref, a property or a $value has none to shape.
+    nodes = expand_tree(options.expand) if kind in ("collection", "entity") else []
+    if kind == "collection":
+        formats.check(options.entity, options, nodes)
     with store.connect() as conn:
-        extras = Extras(lambda ds: datastream_extent(conn, ds))
+        extras = Extras(
+            lambda ds: datastream_extent(conn, ds), lambda ids: datastream_extents(conn, ids)
+        )
+        writer = Writer(conn, root, extras)
         if parsed.is_collection:
             if not parent_exists(conn, parsed):
                 raise ApiError(404, "the entity this path navigates from does not exist")
-            page = fetch_page(conn, parsed, options)
-            return jsonify(_collection(parsed, options, page, root, extras))
+            order = ordering(options.entity, options.orderby_text)
+            bound = paging.binding(path, options)
+            resume = None
+            if options.skiptoken is not None:
+                if order.keys is None:
+                    raise ApiError(400, "$skiptoken: this query pages with $skip, not a token")
+                resume = paging.decode_token(options.skiptoken, order.keys, bound)
+            page = fetch_page(conn, parsed, options, order, resume)
+            return _collection(
+                writer, parsed, options, nodes, page, _next_url(page, options, order, bound)
+            )
         row = fetch_entity(conn, parsed)
         if row is None:
             raise ApiError(404, f"no such {parsed.entity.name}")
@@ -74,30 +89,62 @@ def answer(store: Store, path: str) -> Any:
             if parsed.value:
                 return Response(raw_value(value), mimetype="text/plain")
             return jsonify({parsed.property.name: value})
-        return jsonify(entity_json(parsed.entity, mapping, root, options.select, extras))
+        (body,) = writer.entities(parsed.entity, [mapping], options.select, nodes)
+        return jsonify(body)
 
 
 def _collection(
-    path: ResourcePath, options: QueryOptions, page: Page, root: str, extras: Extras
-) -> dict[str, Any]:
+    writer: Writer,
+    path: ResourcePath,
+    options: QueryOptions,
+    nodes: list[ExpandNode],
+    page: Page,
+    next_url: str | None,
+) -> Any:
     entity = options.entity
+    rows = [row._mapping for row in page.rows]
+    fmt = options.result_format
+    if fmt == "csv":
+        bodies = writer.entities(entity, rows, options.select, nodes)
+        response = Response(
+            formats.csv_text(entity, bodies, options.select, nodes), mimetype="text/csv"
+        )
+        if next_url is not None:
+            response.headers["Link"] = f'<{next_url}>; rel="next"'
+        return response
     body: dict[str, Any] = {}
     if page.count is not None:
-        body["@iot.count"] = page.count
+        body["@iot.count"] = page.count.value
+        if page.count.estimated:
+            body["@auasu.countEstimated"] = True
     if path.ref:
-        body["value"] = [{"@iot.selfLink": self_link(root, entity, r.id)} for r in page.rows]
+        body["value"] = [{"@iot.selfLink": self_link(writer.root, entity, r["id"])} for r in rows]
+    elif fmt == "dataArray":
+        body["value"] = formats.data_array(rows, options, writer.root, writer.extras)
+    elif fmt == "geojson":
+        bodies = writer.entities(entity, rows, options.select, nodes)
+        collection = {"type": "FeatureCollection", **body}
+        collection["features"] = formats.features(writer.conn, entity, rows, bodies)
+        if next_url is not None:
+            collection["@iot.nextLink"] = next_url
+        response = jsonify(collection)
+        response.mimetype = "application/geo+json"
+        return response
     else:
-        body["value"] = [
-            entity_json(entity, r._mapping, root, options.select, extras) for r in page.rows
-        ]
-    if page.more and options.top > 0:
-        body["@iot.nextLink"] = _next_link(options.skip + options.top)
-    return body
+        body["value"] = writer.entities(entity, rows, options.select, nodes)
+    if next_url is not None:
+        body["@iot.nextLink"] = next_url
+    return jsonify(body)
 
 
-def _next_link(skip: int) -> str:
-    """This request's absolute URL with ``$skip`` advanced and every other parameter kept."""
-    pairs = [(k, v) for k, v in request.args.items(multi=True) if k.lower() != "$skip"]
-    pairs.append(("$skip", str(skip)))
-    query = urlencode(pairs, quote_via=quote, safe="$'(),/:")
-    return f"{request.base_url}?{query}"
+def _next_url(page: Page, options: QueryOptions, order: Ordering, bound: str) -> str | None:
+    """This request's URL for the next page: a ``$skiptoken`` when the order is keyed, else
+    ``$skip`` advanced; every other parameter is kept."""
+    if not page.more or options.top == 0:
+        return None
+    args = list(request.args.items(multi=True))
+    if order.keys is not None:
+        token = paging.encode_token(order.keys, page.rows[-1]._mapping, bound)
+        return paging.next_link(request.base_url, args, "$skiptoken", token)
+    skip = min(options.skip + options.top, MAX_SKIP)
+    return paging.next_link(request.base_url, args, "$skip", str(skip))

@@ -8,13 +8,15 @@ Datastream time extents that are null are omitted. Times are ISO 8601 in UTC wit
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.sta.columns import TABLES
-from hub.sta.entities import EntityType
+from hub.sta.entities import EntityType, entity_by_name
 from hub.store.queries import Extent
 
 # A getter may return ABSENT: the property is left out of the entity.
@@ -25,10 +27,20 @@ Getter = Callable[[Row, "Extras"], Any]
 
 
 class Extras:
-    """Values that are not columns of the row: the Datastream time extents (read lazily)."""
+    """Values that are not columns of the row: the Datastream time extents.
 
-    def __init__(self, extent: Callable[[int], Extent]) -> None:
+    ``extent`` reads one Datastream's; ``batch`` (optional) reads many in one query, and
+    :meth:`prefetch` uses it before a page of Datastreams is written, so a page costs one query
+    rather than one per row.
+    """
+
+    def __init__(
+        self,
+        extent: Callable[[int], Extent],
+        batch: Callable[[Sequence[int]], Mapping[int, Extent]] | None = None,
+    ) -> None:
         self.extent = extent
+        self.batch = batch
         self._cache: dict[int, Extent] = {}
 
     def extent_of(self, datastream_id: int) -> Extent:
@@ -36,12 +48,31 @@ class Extras:
             self._cache[datastream_id] = self.extent(datastream_id)
         return self._cache[datastream_id]
 
+    def prefetch(self, datastream_ids: Iterable[int]) -> None:
+        """Read the extents of ``datastream_ids`` not read yet, in one go when possible."""
+        missing = [ds for ds in dict.fromkeys(datastream_ids) if ds not in self._cache]
+        if not missing or self.batch is None:
+            return
+        found = self.batch(missing)
+        empty = Extent(None, None, None, None)
+        for ds in missing:
+            self._cache[ds] = found.get(ds, empty)
+
 
 def iso(value: datetime | None) -> str | None:
     """An ISO 8601 instant in UTC with ``Z`` (None stays None)."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return _iso(value)
+
+
+# Observations of many Datastreams share their times (a page in time order holds each instant
+# once per stream), and formatting costs more than a cache lookup.
+@functools.lru_cache(maxsize=4096)
+def _iso(value: datetime) -> str:
+    if value.tzinfo is not UTC:  # the store hands out UTC already; others are converted
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def interval(start: datetime | None, end: datetime | None) -> str | None:
@@ -51,6 +82,10 @@ def interval(start: datetime | None, end: datetime | None) -> str | None:
     if start == end:
         return iso(start)
     return f"{iso(start)}/{iso(end)}"
+
+
+def _absent(_row: Row, _extras: Extras) -> Any:
+    return ABSENT
 
 
 def _col(name: str) -> Getter:
@@ -77,6 +112,26 @@ def _phenomenon(row: Row, _extras: Extras) -> Any:
     return interval(row["phenomenon_time_start"], row["phenomenon_time_end"])
 
 
+def _preferring(json_column: str, column: str) -> Getter:
+    """``json_column`` when the row has it and it is not null, else ``column``.
+
+    Results and quality flags the float/short-string columns cannot hold (text, booleans,
+    objects, arrays) live in JSON twins; rows from a store without the twin read ``column``.
+    """
+
+    def get(row: Row, _extras: Extras) -> Any:
+        value = row.get(json_column)
+        return row[column] if value is None else value
+
+    return get
+
+
+def _valid_time(row: Row, _extras: Extras) -> Any:
+    # Held only by stores with the valid_time columns; left out when absent or null.
+    value = interval(row.get("valid_time_start"), row.get("valid_time_end"))
+    return ABSENT if value is None else value
+
+
 _COMMON: dict[str, Getter] = {
     "name": _col("name"),
     "description": _col("description"),
@@ -100,12 +155,21 @@ GETTERS: dict[str, dict[str, Getter]] = {
     "Observation": {
         "phenomenonTime": _phenomenon,
         "resultTime": _time("result_time"),
-        "result": _col("result"),
-        "resultQuality": _col("result_quality"),
+        "result": _preferring("result_json", "result"),
+        "resultQuality": _preferring("result_quality_json", "result_quality"),
+        "validTime": _valid_time,
         "parameters": _col("parameters"),
     },
     "FeatureOfInterest": {**_ENCODED, "feature": _col("feature")},
 }
+
+
+_EXTENT_PROPERTIES = frozenset({"phenomenonTime", "resultTime"})
+
+
+def needs_extents(entity: EntityType, select: Sequence[str]) -> bool:
+    """Whether writing ``entity`` rows under ``$select`` reads Datastream extents."""
+    return entity.name == "Datastream" and (not select or not _EXTENT_PROPERTIES.isdisjoint(select))
 
 
 def served(entity: EntityType) -> bool:
@@ -127,6 +191,35 @@ def property_value(entity: EntityType, name: str, row: Row, extras: Extras) -> A
     return getter(row, extras)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What ``entity_json`` writes for one entity type under one ``$select``, worked out once:
+    whether the control information appears, the property getters, the navigation names."""
+
+    control: bool
+    getters: tuple[tuple[str, Getter], ...]
+    navigations: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _shape(entity_name: str, select: tuple[str, ...]) -> _Shape:
+    # Keyed by name: hashing a whole EntityType on every row would cost more than it saves.
+    entity = entity_by_name(entity_name)
+    wanted = set(select)
+    everything = not select
+    getters = tuple(
+        (spec.name, GETTERS[entity.name].get(spec.name, _absent))
+        for spec in entity.properties
+        if spec.name != "id" and (everything or spec.name in wanted)
+    )
+    navigations = tuple(
+        nav.name
+        for nav in entity.navigations
+        if (everything or nav.name in wanted) and served(nav.target)
+    )
+    return _Shape(everything or "id" in wanted, getters, navigations)
+
+
 def entity_json(
     entity: EntityType, row: Row, root: str, select: tuple[str, ...], extras: Extras
 ) -> dict[str, Any]:
@@ -135,22 +228,18 @@ def entity_json(
     With ``$select``, only the listed properties and navigation links appear, and ``@iot.id``
     with ``@iot.selfLink`` only when ``id`` is listed (as FROST-Server does).
     """
-    wanted = set(select)
-    everything = not select
-    link = self_link(root, entity, row["id"])
+    shape = _shape(entity.name, select)
+    link = f"{root}/{entity.set_name}({row['id']})"
     out: dict[str, Any] = {}
-    if everything or "id" in wanted:
+    if shape.control:
         out["@iot.id"] = row["id"]
         out["@iot.selfLink"] = link
-    for spec in entity.properties:
-        if spec.name == "id" or not (everything or spec.name in wanted):
-            continue
-        value = property_value(entity, spec.name, row, extras)
+    for name, getter in shape.getters:
+        value = getter(row, extras)
         if value is not ABSENT:
-            out[spec.name] = value
-    for nav in entity.navigations:
-        if (everything or nav.name in wanted) and served(nav.target):
-            out[f"{nav.name}@iot.navigationLink"] = f"{link}/{nav.name}"
+            out[name] = value
+    for name in shape.navigations:
+        out[name + "@iot.navigationLink"] = f"{link}/{name}"
     return out
 
 

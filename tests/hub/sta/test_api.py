@@ -19,7 +19,10 @@ from sqlalchemy import func, select
 from adapters.base import Aggregation
 from hub.mapping import MappingSet
 from hub.metrics import HubMetrics
+from hub.sta.entities import OBSERVATION
+from hub.sta.serialize import Extras, property_value
 from hub.store import Store
+from hub.store.queries import Extent
 from hub.store.schema import observations, things
 from hub.web import create_app
 from tests.hub.sta.conftest import frame_record, observation_row, station_record
@@ -190,11 +193,16 @@ def test_count_and_next_link_walk_every_row_once(world: World) -> None:
     body = world.get("/v1.1/Observations?$count=true&$top=1&$skip=2&$filter=result%20gt%2020")
     assert body["@iot.count"] == 3 and len(body["value"]) == 1
     assert "@iot.count" not in world.get("/v1.1/Things?$count=false")
-    # The nextLink keeps the other options (case of the option name aside) and advances $skip.
+    # The nextLink keeps the other options (case of the option name aside); a keyed order
+    # continues with a $skiptoken, an order by a JSON member advances $skip.
     body = world.get("/v1.1/Observations?$SKIP=1&$top=2&$filter=" + quote("result gt 7"))
     link = body["@iot.nextLink"]
-    assert link.startswith(f"{ROOT}/Observations?") and link.endswith("&$skip=3")
+    assert link.startswith(f"{ROOT}/Observations?") and "&$skiptoken=" in link
     assert "$top=2" in link and "$filter=result%20gt%207" in link and "SKIP" not in link
+    unkeyed = quote("parameters/received/value")
+    body = world.get(f"/v1.1/Observations?$SKIP=1&$top=2&$orderby={unkeyed}")
+    link = body["@iot.nextLink"]
+    assert link.endswith("&$skip=3") and "SKIP" not in link and "$skiptoken" not in link
     last = world.get("/v1.1/Observations?$skip=6&$top=2")
     assert len(last["value"]) == 2 and "@iot.nextLink" not in last
 
@@ -232,10 +240,16 @@ def test_select(world: World) -> None:
 
 
 REFUSALS = [
-    ("Things?$expand=Datastreams", 501),
-    ("Things(1)?$expand=Datastreams/Observations", 501),
-    ("Observations?$resultFormat=dataArray", 501),
-    ("Locations?$filter=" + quote("st_within(location, geography'POINT (1 2)')"), 501),
+    ("Things?$expand=MultiDatastreams", 501),
+    ("Observations?$expand=MultiDatastream", 501),
+    ("Datastreams?$expand=Thing($expand=MultiDatastreams)", 501),
+    ("Observations(1)?$resultFormat=dataArray", 400),
+    ("Things(1)/name?$resultFormat=csv", 400),
+    ("Sensors?$resultFormat=GeoJSON", 400),
+    ("Things?$resultFormat=csv&$expand=Datastreams", 400),
+    ("Observations?$resultFormat=dataArray&$expand=Datastream", 400),
+    ("Observations?$skiptoken=abc", 400),
+    ("Things(1)?$skiptoken=abc", 400),
     ("Things?$filter=" + quote("nothing eq 1"), 400),
     ("Things?$orderby=nothing", 400),
     ("Things?$orderby=properties", 400),
@@ -253,8 +267,8 @@ REFUSALS = [
 def test_refusals_are_json(world: World) -> None:
     for query, status in REFUSALS:
         body = world.get(f"/v1.1/{query}", status)
-        if "expand" in query:
-            assert body["message"] == "$expand is not supported yet"
+        if "MultiDatastream" in query:
+            assert "not supported yet" in body["message"]
     # A 64-bit literal the store cannot bind is the client's problem, never a 5xx.
     response = world.client.get("/v1.1/Things?$filter=" + quote("id eq 3000000000"))
     assert response.status_code in (200, 400)
@@ -262,11 +276,11 @@ def test_refusals_are_json(world: World) -> None:
         assert response.get_json()["value"] == []
 
 
-def test_writes_are_405(world: World) -> None:
+def test_anonymous_writes_are_refused(world: World) -> None:
+    # Reads are anonymous; every write needs credentials (issue 3 item 7): a JSON 401.
     for method in ("post", "patch", "put", "delete"):
         response = getattr(world.client, method)("/v1.1/Things", json={"name": "x"})
-        assert response.status_code == 405 and response.get_json()["code"] == 405
-    assert world.client.post("/v1.1").status_code == 405
+        assert response.status_code == 401 and response.get_json()["code"] == 401
     assert world.client.head("/v1.1/Things").status_code == 200
 
 
@@ -298,3 +312,33 @@ def test_injection_corpus_in_filter(world: World) -> None:
     with world.store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(things)).scalar_one() == 2
         assert conn.execute(select(func.count()).select_from(observations)).scalar_one() == 8
+
+
+def test_result_prefers_the_json_column() -> None:
+    # Rows from stores before and after observations.result_json existed.
+    extras = Extras(lambda _ds: Extent(None, None, None, None))
+    assert property_value(OBSERVATION, "result", {"result": 1.5}, extras) == 1.5
+    row = {"result": 2.0, "result_json": None, "result_quality": "valid"}
+    assert property_value(OBSERVATION, "result", row, extras) == 2.0
+    for value in ("text", True, {"a": [1, 2]}, [1, 2], 0):
+        row = {"result": None, "result_json": value, "result_quality": None}
+        assert property_value(OBSERVATION, "result", row, extras) == value
+    row = {"result_quality": None, "result_quality_json": {"DQ_Status": "ok"}}
+    assert property_value(OBSERVATION, "resultQuality", row, extras) == {"DQ_Status": "ok"}
+    assert property_value(OBSERVATION, "resultQuality", {"result_quality": "v"}, extras) == "v"
+
+
+def test_non_numeric_results_are_served(world: World) -> None:
+    if "result_json" not in observations.c:
+        pytest.skip("this store has no observations.result_json column yet")
+    with world.store.engine.begin() as conn:
+        template = conn.execute(select(observations).limit(1)).one()._asdict()
+        for offset, value in enumerate(("calm", True, {"wind": [1, 2]})):
+            row = dict(template, id=None, result=None, result_json=value)
+            row["phenomenon_time_start"] = row["phenomenon_time_end"] = T0 - (offset + 1) * HOUR
+            del row["id"]
+            conn.execute(observations.insert().values(**row))
+    body = world.get(
+        f"/v1.1/Datastreams({world.ids['D25']})/Observations?$orderby=phenomenonTime&$top=3"
+    )
+    assert [o["result"] for o in body["value"]] == [{"wind": [1, 2]}, True, "calm"]
