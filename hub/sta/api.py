@@ -2,7 +2,9 @@
 
 Reads are answered by :mod:`hub.sta.read`, creates, updates and deletes by :mod:`hub.sta.write`.
 Every refusal is ``{"code", "error", "message"}`` with the status the parsing and compiling
-layers chose: 400 malformed, 404 unknown, 501 not implemented.
+layers chose: 400 malformed, 404 unknown, 501 not implemented. A read stopped by its statement
+time limit (:class:`hub.store.timeouts.StatementTimeout`) is deliberately not caught here: the
+app's handler answers it with 503 and ``Retry-After`` (:mod:`hub.web.limits`).
 """
 
 from __future__ import annotations

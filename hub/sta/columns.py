@@ -2,9 +2,9 @@
 
 The filter compiler (:mod:`hub.sta.compiler`) never derives a table or column name from client
 text: it resolves a path with :func:`hub.sta.entities.resolve_path` and then looks the resolved
-names up here. Anything the model knows but the store does not hold (MultiDatastreams, computed
-Datastream time extents, geometries until the spatial step) raises :class:`NotSupported`, which
-the API answers with 501 rather than a wrong result.
+names up here. Anything the model knows but the store does not hold (the computed time extents
+and observed areas of Datastreams and MultiDatastreams, ``Observation/validTime`` in filters)
+raises :class:`NotSupported`, which the API answers with 501 rather than a wrong result.
 
 The second half reads stored values the same way on both backends (:class:`PerDialect`): JSON
 members with bound paths, date parts of UTC times, and the functions SQLite spells differently.
@@ -50,6 +50,8 @@ from hub.store.schema import (
     historical_location_locations,
     historical_locations,
     locations,
+    multi_datastream_observed_properties,
+    multi_datastreams,
     observations,
     observed_properties,
     sensors,
@@ -88,7 +90,9 @@ class Link:
 
     ``fk``: the source row holds ``column`` referencing the target id (to-one);
     ``reverse``: the target row holds ``column`` referencing the source id (to-many);
-    ``through``: an association table with ``source_key`` / ``target_key`` columns.
+    ``through``: an association table with ``source_key`` / ``target_key`` columns, and
+    ``position`` when it orders the targets of one source (MultiDatastream/ObservedProperties:
+    element i of every result array is the ObservedProperty at position i).
     """
 
     kind: Literal["fk", "reverse", "through"]
@@ -96,6 +100,7 @@ class Link:
     through: Table | None = None
     source_key: str = ""
     target_key: str = ""
+    position: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,7 @@ TABLES: dict[str, EntityTable] = {
             ),
             "HistoricalLocations": Link("reverse", "thing_id"),
             "Datastreams": Link("reverse", "thing_id"),
+            "MultiDatastreams": Link("reverse", "thing_id"),
         },
     ),
     "Location": EntityTable(
@@ -186,6 +192,28 @@ TABLES: dict[str, EntityTable] = {
             "Observations": Link("reverse", "datastream_id"),
         },
     ),
+    "MultiDatastream": EntityTable(
+        multi_datastreams,
+        {
+            **_COMMON,
+            "unitOfMeasurements": _json("unit_of_measurements"),
+            "observationType": _value("observation_type", _S),
+            "multiObservationDataTypes": _json("multi_observation_data_types"),
+            "properties": _json("properties"),
+        },
+        {
+            "Thing": Link("fk", "thing_id"),
+            "Sensor": Link("fk", "sensor_id"),
+            "ObservedProperties": Link(
+                "through",
+                through=multi_datastream_observed_properties,
+                source_key="multi_datastream_id",
+                target_key="observed_property_id",
+                position="position",
+            ),
+            "Observations": Link("reverse", "multi_datastream_id"),
+        },
+    ),
     "Sensor": EntityTable(
         sensors,
         {
@@ -194,12 +222,23 @@ TABLES: dict[str, EntityTable] = {
             "metadata": _value("metadata", _S),
             "properties": _json("properties"),
         },
-        {"Datastreams": Link("reverse", "sensor_id")},
+        {
+            "Datastreams": Link("reverse", "sensor_id"),
+            "MultiDatastreams": Link("reverse", "sensor_id"),
+        },
     ),
     "ObservedProperty": EntityTable(
         observed_properties,
         {**_COMMON, "definition": _value("definition", _S), "properties": _json("properties")},
-        {"Datastreams": Link("reverse", "observed_property_id")},
+        {
+            "Datastreams": Link("reverse", "observed_property_id"),
+            "MultiDatastreams": Link(
+                "through",
+                through=multi_datastream_observed_properties,
+                source_key="observed_property_id",
+                target_key="multi_datastream_id",
+            ),
+        },
     ),
     "Observation": EntityTable(
         observations,
@@ -212,7 +251,9 @@ TABLES: dict[str, EntityTable] = {
             "parameters": _json("parameters"),
         },
         {
+            # Exactly one of the two is set (ck_observation_stream); a NULL key joins nothing.
             "Datastream": Link("fk", "datastream_id"),
+            "MultiDatastream": Link("fk", "multi_datastream_id"),
             "FeatureOfInterest": Link("fk", "feature_of_interest_id"),
         },
     ),
@@ -235,12 +276,15 @@ _WHY_NOT: dict[tuple[str, str], str] = {
     ("Datastream", "observedArea"): "Datastream/observedArea is computed, not stored",
     ("Datastream", "phenomenonTime"): "Datastream/phenomenonTime is computed, not stored",
     ("Datastream", "resultTime"): "Datastream/resultTime is computed, not stored",
+    ("MultiDatastream", "observedArea"): "MultiDatastream/observedArea is computed, not stored",
+    ("MultiDatastream", "phenomenonTime"): "MultiDatastream/phenomenonTime is computed, not stored",
+    ("MultiDatastream", "resultTime"): "MultiDatastream/resultTime is computed, not stored",
     ("Observation", "validTime"): "Observation/validTime is not stored",
 }
 
 
 def entity_table(entity: EntityType) -> EntityTable:
-    """The storage of ``entity``, or :class:`NotSupported` (MultiDatastream has no table yet)."""
+    """The storage of ``entity``, or :class:`NotSupported` for a type without a table."""
     found = TABLES.get(entity.name)
     if found is None:
         raise NotSupported(f"{entity.set_name} are not supported yet")

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 
 from hub.sta import latest
-from hub.sta.columns import Link, NotSupported, entity_table, link
+from hub.sta.columns import Link, entity_table, link
 from hub.sta.compiler import compile_filter
 from hub.sta.entities import EntityType, NavigationSpec
 from hub.sta.filter import parse_filter
@@ -46,7 +46,7 @@ from hub.sta.idlist import chunks, id_in
 from hub.sta.options import DEFAULT_TOP, MAX_SKIP, Expand, OptionError, QueryOptions
 from hub.sta.ordering import Ordering, ordering
 from hub.sta.paging import query_string
-from hub.sta.serialize import Extras, entity_json, needs_extents, self_link, served
+from hub.sta.serialize import Extras, entity_json, needs_extents, prefetch_extents, self_link
 
 # The generic path can be forced (tests compare it with hub.sta.latest).
 USE_LATEST = True
@@ -132,7 +132,7 @@ class Writer:
     ) -> list[dict[str, Any]]:
         """One JSON object per row of ``entity``, each with the expansions ``nodes``."""
         if needs_extents(entity, select_):
-            self.extras.prefetch(row["id"] for row in rows)
+            prefetch_extents(self.extras, entity, (row["id"] for row in rows))
         bodies = [entity_json(entity, row, self.root, tuple(select_), self.extras) for row in rows]
         if rows:
             for node in nodes:
@@ -146,9 +146,6 @@ class Writer:
         bodies: list[dict[str, Any]],
         node: ExpandNode,
     ) -> None:
-        target = node.navigation.target
-        if not served(target):
-            raise NotSupported(f"{target.set_name} are not supported yet")
         hop = link(entity, node.navigation.name)
         if hop.kind == "fk":
             self._expand_one(hop, rows, bodies, node)
@@ -188,7 +185,10 @@ class Writer:
         table: Any = entity_table(options.entity).table
         order = ordering(options.entity, options.orderby_text)
         conditions = _conditions(options)
-        key, froms, joins = _parent_key(hop, table)
+        key, froms, joins, position = _parent_key(hop, table)
+        if position is not None and options.orderby_text is None:
+            # MultiDatastream/ObservedProperties: in the order of the result array's elements.
+            order = Ordering((position, *order.terms), None)
         parents = list(dict.fromkeys(row["id"] for row in rows))
         fast = USE_LATEST and latest.applies(entity, node.navigation, order)
         groups: dict[int, list[Row]] = defaultdict(list)
@@ -196,7 +196,7 @@ class Writer:
         if options.top > 0:
             for chunk in chunks(parents):
                 if fast:
-                    groups.update(self._latest(chunk, order, conditions, options, more))
+                    groups.update(self._latest(entity, chunk, order, conditions, options, more))
                     continue
                 matching = [id_in(self.dialect, key, chunk), *joins, *conditions]
                 stmt = _window(table, key, froms, matching, order, options)
@@ -236,6 +236,7 @@ class Writer:
 
     def _latest(
         self,
+        entity: EntityType,
         streams: Sequence[int],
         order: Ordering,
         conditions: list[ColumnElement[bool]],
@@ -245,7 +246,9 @@ class Writer:
         """The page of Observations of each of ``streams`` (:mod:`hub.sta.latest`); adds the
         streams that have more to ``more``."""
         dialect = self.dialect
-        stmt = latest.statement(dialect, streams, order, conditions, options.skip, options.top)
+        stmt = latest.statement(
+            dialect, entity, streams, order, conditions, options.skip, options.top
+        )
         groups: dict[int, list[Row]] = defaultdict(list)
         for fetched in self.conn.execute(stmt).all():
             mapping = _mapping(fetched)
@@ -253,7 +256,7 @@ class Writer:
         # An index probe rather than one more whole row per stream: the map query fetches
         # one row per stream, and a second would double its heap reads.
         offset = min(options.skip + options.top, MAX_SKIP)
-        beyond = latest.streams_with_row_at(dialect, streams, order, conditions, offset)
+        beyond = latest.streams_with_row_at(dialect, entity, streams, order, conditions, offset)
         more.update(self.conn.execute(beyond).scalars())
         return groups
 
@@ -278,14 +281,32 @@ def _mapping(row: Any) -> Row:
 
 def _parent_key(
     hop: Link, table: Any
-) -> tuple[ColumnElement[Any], list[FromClause], list[ColumnElement[bool]]]:
+) -> tuple[
+    ColumnElement[Any], list[FromClause], list[ColumnElement[bool]], ColumnElement[Any] | None
+]:
     """The column holding the parent's id for rows of ``table`` reached through ``hop``, the
-    FROM list and the join conditions that reach it."""
+    FROM list, the join conditions that reach it, and the association's position column when
+    it orders the targets (else None)."""
     if hop.kind == "reverse":
-        return table.c[hop.column], [table], []
+        return table.c[hop.column], [table], [], None
     assert hop.kind == "through" and hop.through is not None
     via: Any = hop.through.alias()
-    return via.c[hop.source_key], [table, via], [via.c[hop.target_key] == table.c.id]
+    joins: list[ColumnElement[bool]] = [via.c[hop.target_key] == table.c.id]
+    if not hop.position:
+        return via.c[hop.source_key], [table, via], joins, None
+    # One ObservedProperty may hold two positions of a MultiDatastream; it is listed once, at
+    # its first position, as the collection path lists it (hub.sta.query).
+    other: Any = hop.through.alias()
+    first = (
+        select(func.min(other.c[hop.position]))
+        .where(
+            other.c[hop.source_key] == via.c[hop.source_key],
+            other.c[hop.target_key] == via.c[hop.target_key],
+        )
+        .scalar_subquery()
+    )
+    joins.append(via.c[hop.position] == first)
+    return via.c[hop.source_key], [table, via], joins, via.c[hop.position]
 
 
 def _window(

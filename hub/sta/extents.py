@@ -1,11 +1,12 @@
-"""Datastream ``phenomenonTime``/``resultTime`` extents for many Datastreams in one query.
+"""``phenomenonTime``/``resultTime`` extents of many (Multi)Datastreams in one query.
 
 The store keeps no extents (``hub.store.schema``: maintaining them is FROST's ingest bottleneck);
 :func:`hub.store.queries.datastream_extent` reads one Datastream's from two index seeks. A page
 of 4,000 expanded Datastreams (the map query) would make that 8,000 statements, so this module
 asks for a whole page at once: per Datastream, the first and the last observation by
 (phenomenon time, id) -- two correlated ``LIMIT 1`` seeks on ix_observations_stream_time -- and
-their times, with the same meaning as ``datastream_extent``.
+their times, with the same meaning as ``datastream_extent``. MultiDatastreams are read the same
+way from their observations (``multi_datastream_id``) on ix_observations_multi_time.
 """
 
 from __future__ import annotations
@@ -13,22 +14,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from hub.sta.idlist import chunks, id_in
 from hub.store.queries import Extent
-from hub.store.schema import datastreams, observations
+from hub.store.schema import datastreams, multi_datastreams, observations
 
 
 def datastream_extents(conn: Connection, ids: Sequence[int]) -> dict[int, Extent]:
     """The extent of each Datastream in ``ids`` (all-None for one without observations)."""
+    return _extents(conn, datastreams, "datastream_id", ids)
+
+
+def multi_datastream_extents(conn: Connection, ids: Sequence[int]) -> dict[int, Extent]:
+    """The extent of each MultiDatastream in ``ids`` (none for one without observations)."""
+    return _extents(conn, multi_datastreams, "multi_datastream_id", ids)
+
+
+def multi_datastream_extent(conn: Connection, multi_datastream_id: int) -> Extent:
+    """The extent of one MultiDatastream (all-None without observations)."""
+    found = multi_datastream_extents(conn, [multi_datastream_id])
+    return found.get(multi_datastream_id, Extent(None, None, None, None))
+
+
+def _extents(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> dict[int, Extent]:
     found: dict[int, Extent] = {}
     for chunk in chunks(list(dict.fromkeys(ids))):
-        found.update(_chunk(conn, chunk))
+        found.update(_chunk(conn, table, column, chunk))
     return found
 
 
-def _edge(stream: Any, *, latest: bool) -> Any:
+def _edge(stream: Any, column: str, *, latest: bool) -> Any:
     """The id of ``stream``'s first (or last) observation by phenomenon time, then id."""
     obs: Any = observations.c
     order = (
@@ -37,21 +53,17 @@ def _edge(stream: Any, *, latest: bool) -> Any:
         else (obs.phenomenon_time_start.asc(), obs.id.asc())
     )
     return (
-        select(obs.id)
-        .where(obs.datastream_id == stream.c.id)
-        .order_by(*order)
-        .limit(1)
-        .scalar_subquery()
+        select(obs.id).where(obs[column] == stream.c.id).order_by(*order).limit(1).scalar_subquery()
     )
 
 
-def _chunk(conn: Connection, ids: Sequence[int]) -> dict[int, Extent]:
-    stream: Any = datastreams.alias("stream")
+def _chunk(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> dict[int, Extent]:
+    stream: Any = table.alias("stream")
     edges = (
         select(
             stream.c.id.label("stream_id"),
-            _edge(stream, latest=False).label("first_id"),
-            _edge(stream, latest=True).label("last_id"),
+            _edge(stream, column, latest=False).label("first_id"),
+            _edge(stream, column, latest=True).label("last_id"),
         )
         .where(id_in(conn.dialect.name, stream.c.id, ids))
         .subquery("edges")

@@ -1,7 +1,8 @@
 """``$resultFormat``: a page of a collection as dataArray, CSV or GeoJSON instead of STA JSON.
 
 * ``dataArray`` (18-088 §13.2, ``sta.md`` §1.7), Observations only: ``value`` holds one object
-  per Datastream -- ``Datastream@iot.navigationLink``, ``components`` (the ``$select``ed
+  per Datastream or MultiDatastream -- ``Datastream@iot.navigationLink`` (or
+  ``MultiDatastream@iot.navigationLink``), ``components`` (the ``$select``ed
   properties, in the client's order) and ``dataArray`` (one row of values per Observation, in
   page order). ``@iot.count``/``@iot.nextLink`` stay at the top level.
 * ``csv`` (``text/csv``, RFC 4180 quoting, CRLF): a header row of the selected properties
@@ -82,7 +83,7 @@ def _check_flat(nodes: Sequence[ExpandNode]) -> None:
 def data_array(
     rows: Sequence[Row], options: QueryOptions, root: str, extras: Extras
 ) -> list[dict[str, Any]]:
-    """The ``value`` of a dataArray response: one object per Datastream, in page order."""
+    """The ``value`` of a dataArray response: one object per (Multi)Datastream, in page order."""
     entity = options.entity
     components = list(options.select) if options.select else list(DEFAULT_COMPONENTS)
     groups: dict[tuple[str, int], list[list[Any]]] = {}
@@ -104,7 +105,7 @@ def data_array(
 
 def _stream_of(row: Row) -> tuple[str, int]:
     """The (navigation, id) of the stream an Observation belongs to (18-088 §13.2 groups by
-    Datastream, or by MultiDatastream where the store holds those)."""
+    Datastream; an Observation of a MultiDatastream has no Datastream and is grouped by that)."""
     stream = row["datastream_id"]
     if stream is None and row.get("multi_datastream_id") is not None:
         return "MultiDatastream", row["multi_datastream_id"]

@@ -16,6 +16,9 @@ after N rows:
 A ``$filter`` stays inside the per-Datastream subquery (the index still delivers the order; the
 filter only drops rows on the way). The rows match the generic path exactly: the order is the
 one :mod:`hub.sta.ordering` gives (``id`` breaks ties in the same direction).
+
+MultiDatastreams are read the same way, on ix_observations_multi_time (multi_datastream_id,
+phenomenon_time_start, id).
 """
 
 from __future__ import annotations
@@ -23,21 +26,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import ColumnElement, Select, Table, select, true
 
 from hub.sta.entities import EntityType, NavigationSpec
 from hub.sta.idlist import id_in
 from hub.sta.ordering import Ordering
-from hub.store.schema import datastreams, observations
+from hub.store.schema import datastreams, multi_datastreams, observations
 
 # The label of the parent's id in expansion rows (not "_parent": Row has an attribute so named).
 PARENT = "sta_parent"
 
+# The stream tables and the observation column that refers to each.
+_STREAMS: dict[str, tuple[Table, str]] = {
+    "Datastream": (datastreams, "datastream_id"),
+    "MultiDatastream": (multi_datastreams, "multi_datastream_id"),
+}
+
 
 def applies(parent: EntityType, navigation: NavigationSpec, order: Ordering) -> bool:
-    """Whether ``parent``/``navigation`` under ``order`` is "Observations of a Datastream by
-    phenomenon time" (asc or desc, ``id`` as the tiebreaker), which the index answers."""
-    if parent.name != "Datastream" or navigation.name != "Observations" or order.keys is None:
+    """Whether ``parent``/``navigation`` under ``order`` is "Observations of a (Multi)Datastream
+    by phenomenon time" (asc or desc, ``id`` as the tiebreaker), which the index answers."""
+    if parent.name not in _STREAMS or navigation.name != "Observations" or order.keys is None:
         return False
     if len(order.keys) != 2:
         return False
@@ -51,6 +60,7 @@ def applies(parent: EntityType, navigation: NavigationSpec, order: Ordering) -> 
 
 def statement(
     dialect: str,
+    parent: EntityType,
     datastream_ids: Sequence[int],
     order: Ordering,
     conditions: Sequence[ColumnElement[bool]],
@@ -59,11 +69,13 @@ def statement(
 ) -> Select[Any]:
     """Observation rows plus :data:`PARENT` (the Datastream id): for each of ``datastream_ids``,
     its rows meeting ``conditions`` (over the ``observations`` base table) in ``order``, after
-    ``skip``, at most ``limit``. Ordered by Datastream, then ``order``."""
+    ``skip``, at most ``limit``. Ordered by Datastream, then ``order``. ``parent`` is Datastream
+    or MultiDatastream (the ids are of that type)."""
     assert order.keys is not None
-    stream: Any = datastreams.alias("stream")
+    table, column = _STREAMS[parent.name]
+    stream: Any = table.alias("stream")
     obs: Any = observations.c
-    per_stream = [obs.datastream_id == stream.c.id, *conditions]
+    per_stream = [obs[column] == stream.c.id, *conditions]
     if dialect == "postgresql":
         newest = (
             select(observations)
@@ -92,6 +104,7 @@ def statement(
 
 def streams_with_row_at(
     dialect: str,
+    parent: EntityType,
     datastream_ids: Sequence[int],
     order: Ordering,
     conditions: Sequence[ColumnElement[bool]],
@@ -100,11 +113,12 @@ def streams_with_row_at(
     """The ids among ``datastream_ids`` that have a row at 0-based position ``offset`` of their
     observations meeting ``conditions`` in ``order`` (a next page), read from the index alone
     when there are no conditions."""
-    stream: Any = datastreams.alias("stream")
+    table, column = _STREAMS[parent.name]
+    stream: Any = table.alias("stream")
     obs: Any = observations.c
     probe = (
         select(obs.id)
-        .where(obs.datastream_id == stream.c.id, *conditions)
+        .where(obs[column] == stream.c.id, *conditions)
         .order_by(*order.terms)
         .limit(1)
         .offset(offset)

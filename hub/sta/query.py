@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, FromClause, Select, exists, select
+from sqlalchemy import ColumnElement, Connection, FromClause, Select, exists, func, select
 
 from hub.sta.columns import entity_table, link, link_condition
 from hub.sta.compiler import compile_filter
@@ -103,6 +103,32 @@ def base_conditions(
         linked = select(via.c[hop.target_key]).where(of_parents(via.c[hop.source_key]))
         conditions.append(table.c.id.in_(linked))
     return conditions
+
+
+def path_ordering(path: ResourcePath, options: QueryOptions, order: Ordering) -> Ordering:
+    """``order``, or for ``MultiDatastreams(n)/ObservedProperties`` without ``$orderby`` the
+    order of the MultiDatastream's result elements (its ObservedProperties by position).
+
+    An ObservedProperty at two positions is listed once, at the first. The position is not a
+    column of the base table, so such a page continues with ``$skip`` (a handful of rows).
+    """
+    if options.orderby_text is not None or len(path.segments) < 2:
+        return order
+    parent, last = path.segments[-2], path.segments[-1]
+    if parent.id is None or last.navigation is None:
+        return order
+    hop = link(parent.entity, last.navigation.name)
+    if not hop.position:
+        return order
+    assert hop.through is not None and path.entity is not None
+    table: Any = entity_table(path.entity).table
+    via: Any = hop.through.alias()
+    first = (
+        select(func.min(via.c[hop.position]))
+        .where(via.c[hop.source_key] == parent.id, via.c[hop.target_key] == table.c.id)
+        .scalar_subquery()
+    )
+    return Ordering((first, *order.terms), None)
 
 
 def parent_exists(conn: Connection, path: ResourcePath) -> bool:

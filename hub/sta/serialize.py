@@ -2,8 +2,8 @@
 
 Each entity type has one getter per STA property, reading the columns named in
 :mod:`hub.sta.columns` (the store keeps STA names and shapes, so most getters are one column).
-Properties the store does not hold (``Datastream/observedArea``, ``Observation/validTime``) and
-Datastream time extents that are null are omitted. Times are ISO 8601 in UTC with ``Z``.
+Properties the store does not hold (``observedArea``, ``Observation/validTime``) and
+(Multi)Datastream time extents that are null are omitted. Times are ISO 8601 in UTC with ``Z``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.sta.columns import TABLES
 from hub.sta.entities import EntityType, entity_by_name
 from hub.store.queries import Extent
 
@@ -27,36 +26,47 @@ Getter = Callable[[Row, "Extras"], Any]
 
 
 class Extras:
-    """Values that are not columns of the row: the Datastream time extents.
+    """Values that are not columns of the row: the (Multi)Datastream time extents.
 
     ``extent`` reads one Datastream's; ``batch`` (optional) reads many in one query, and
     :meth:`prefetch` uses it before a page of Datastreams is written, so a page costs one query
-    rather than one per row.
+    rather than one per row. ``multi_extent``/``multi_batch`` do the same for MultiDatastreams;
+    without ``multi_extent`` their extents are left out.
     """
 
     def __init__(
         self,
         extent: Callable[[int], Extent],
         batch: Callable[[Sequence[int]], Mapping[int, Extent]] | None = None,
+        multi_extent: Callable[[int], Extent] | None = None,
+        multi_batch: Callable[[Sequence[int]], Mapping[int, Extent]] | None = None,
     ) -> None:
         self.extent = extent
         self.batch = batch
-        self._cache: dict[int, Extent] = {}
+        self.multi_extent = multi_extent
+        self.multi_batch = multi_batch
+        self._cache: dict[tuple[bool, int], Extent] = {}
 
-    def extent_of(self, datastream_id: int) -> Extent:
-        if datastream_id not in self._cache:
-            self._cache[datastream_id] = self.extent(datastream_id)
-        return self._cache[datastream_id]
+    def extent_of(self, stream_id: int, *, multi: bool = False) -> Extent:
+        """The extent of Datastream (``multi``: MultiDatastream) ``stream_id``."""
+        key = (multi, stream_id)
+        if key not in self._cache:
+            read = self.multi_extent if multi else self.extent
+            self._cache[key] = _EMPTY if read is None else read(stream_id)
+        return self._cache[key]
 
-    def prefetch(self, datastream_ids: Iterable[int]) -> None:
-        """Read the extents of ``datastream_ids`` not read yet, in one go when possible."""
-        missing = [ds for ds in dict.fromkeys(datastream_ids) if ds not in self._cache]
-        if not missing or self.batch is None:
+    def prefetch(self, stream_ids: Iterable[int], *, multi: bool = False) -> None:
+        """Read the extents of ``stream_ids`` not read yet, in one go when possible."""
+        missing = [s for s in dict.fromkeys(stream_ids) if (multi, s) not in self._cache]
+        batch = self.multi_batch if multi else self.batch
+        if not missing or batch is None:
             return
-        found = self.batch(missing)
-        empty = Extent(None, None, None, None)
-        for ds in missing:
-            self._cache[ds] = found.get(ds, empty)
+        found = batch(missing)
+        for stream in missing:
+            self._cache[(multi, stream)] = found.get(stream, _EMPTY)
+
+
+_EMPTY = Extent(None, None, None, None)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -96,9 +106,9 @@ def _time(name: str) -> Getter:
     return lambda row, _extras: iso(row[name])
 
 
-def _extent(which: str) -> Getter:
+def _extent(which: str, *, multi: bool = False) -> Getter:
     def get(row: Row, extras: Extras) -> Any:
-        extent = extras.extent_of(row["id"])
+        extent = extras.extent_of(row["id"], multi=multi)
         if which == "phenomenon":
             value = interval(extent.phenomenon_start, extent.phenomenon_end)
         else:
@@ -150,6 +160,14 @@ GETTERS: dict[str, dict[str, Getter]] = {
         "phenomenonTime": _extent("phenomenon"),
         "resultTime": _extent("result"),
     },
+    "MultiDatastream": {
+        **_COMMON,
+        "unitOfMeasurements": _col("unit_of_measurements"),
+        "observationType": _col("observation_type"),
+        "multiObservationDataTypes": _col("multi_observation_data_types"),
+        "phenomenonTime": _extent("phenomenon", multi=True),
+        "resultTime": _extent("result", multi=True),
+    },
     "Sensor": {**_ENCODED, "metadata": _col("metadata")},
     "ObservedProperty": {**_COMMON, "definition": _col("definition")},
     "Observation": {
@@ -165,16 +183,26 @@ GETTERS: dict[str, dict[str, Getter]] = {
 
 
 _EXTENT_PROPERTIES = frozenset({"phenomenonTime", "resultTime"})
+_STREAMS = frozenset({"Datastream", "MultiDatastream"})
+
+# An Observation belongs to a Datastream or to a MultiDatastream, never both
+# (ck_observation_stream): only the navigation link that leads somewhere is written. FROST
+# writes both, and the other one answers an empty result; a link that is known to be dead
+# tells a client nothing and makes generic crawlers follow it for every observation.
+_LINK_KEYS = {
+    ("Observation", "Datastream"): "datastream_id",
+    ("Observation", "MultiDatastream"): "multi_datastream_id",
+}
 
 
 def needs_extents(entity: EntityType, select: Sequence[str]) -> bool:
-    """Whether writing ``entity`` rows under ``$select`` reads Datastream extents."""
-    return entity.name == "Datastream" and (not select or not _EXTENT_PROPERTIES.isdisjoint(select))
+    """Whether writing ``entity`` rows under ``$select`` reads (Multi)Datastream extents."""
+    return entity.name in _STREAMS and (not select or not _EXTENT_PROPERTIES.isdisjoint(select))
 
 
-def served(entity: EntityType) -> bool:
-    """Whether the store has a table for ``entity`` (MultiDatastreams: not yet)."""
-    return entity.name in TABLES
+def prefetch_extents(extras: Extras, entity: EntityType, ids: Iterable[int]) -> None:
+    """Read the extents of a page of ``entity`` rows (Datastreams or MultiDatastreams) at once."""
+    extras.prefetch(ids, multi=entity.name == "MultiDatastream")
 
 
 def self_link(root: str, entity: EntityType, entity_id: int) -> str:
@@ -198,7 +226,8 @@ class _Shape:
 
     control: bool
     getters: tuple[tuple[str, Getter], ...]
-    navigations: tuple[str, ...]
+    # (name, the row's key column that must be non-NULL for the link to be written, or "")
+    navigations: tuple[tuple[str, str], ...]
 
 
 @functools.lru_cache(maxsize=512)
@@ -213,9 +242,9 @@ def _shape(entity_name: str, select: tuple[str, ...]) -> _Shape:
         if spec.name != "id" and (everything or spec.name in wanted)
     )
     navigations = tuple(
-        nav.name
+        (nav.name, _LINK_KEYS.get((entity.name, nav.name), ""))
         for nav in entity.navigations
-        if (everything or nav.name in wanted) and served(nav.target)
+        if everything or nav.name in wanted
     )
     return _Shape(everything or "id" in wanted, getters, navigations)
 
@@ -238,8 +267,9 @@ def entity_json(
         value = getter(row, extras)
         if value is not ABSENT:
             out[name] = value
-    for name in shape.navigations:
-        out[name + "@iot.navigationLink"] = f"{link}/{name}"
+    for name, key in shape.navigations:
+        if not key or row.get(key) is not None:
+            out[name + "@iot.navigationLink"] = f"{link}/{name}"
     return out
 
 

@@ -9,7 +9,10 @@ clients of the SensorThings API create them too, and store any JSON result:
 * new observation columns ``multi_datastream_id``, ``result_json``, ``result_quality_json``,
   ``valid_time_start``/``valid_time_end``, the CHECK ``ck_observation_stream`` (exactly one of
   the two stream ids) and the unique index ``uq_multi_observation``;
-* new tables ``multi_datastreams`` and ``multi_datastream_observed_properties``.
+* new tables ``multi_datastreams`` and ``multi_datastream_observed_properties``;
+* the observation indexes of the read path: ``ix_observations_feature_time`` (feature of
+  interest, phenomenon time, id) and the partial ``ix_observations_multi_time``
+  (MultiDatastream, phenomenon time, id).
 
 The target shape is :mod:`hub.store.schema` itself, so a database upgraded here and one made
 fresh by step 1 (``metadata.create_all``) are the same. Every change is made only when missing,
@@ -117,6 +120,8 @@ def apply(conn: Connection) -> None:
         for table in UPGRADED:
             if _sqlite_differs(conn, table):
                 _rebuild_sqlite(conn, table)
+    # Every index of the schema's observations table, each CREATE INDEX only when its name is
+    # missing (a rebuilt SQLite table already has them all).
     for index in observations.indexes:
         index.create(conn, checkfirst=True)
 

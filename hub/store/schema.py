@@ -274,6 +274,25 @@ Index(
     observations.c.id,
 )
 Index("ix_observations_frame", observations.c.frame_id)
+# FeaturesOfInterest(x)/Observations, in time order or by id, without a scan of every row.
+Index(
+    "ix_observations_feature_time",
+    observations.c.feature_of_interest_id,
+    observations.c.phenomenon_time_start,
+    observations.c.id,
+)
+# MultiDatastreams(x)/Observations by phenomenon time with the id tiebreaker and keyset paging
+# (uq_multi_observation ends in phenomenon_time_end, not id, so it cannot deliver that order).
+# Partial: Datastream observations (nearly all rows) leave it alone, so device ingest does not
+# pay for it; "multi_datastream_id = x" implies the predicate on both planners.
+Index(
+    "ix_observations_multi_time",
+    observations.c.multi_datastream_id,
+    observations.c.phenomenon_time_start,
+    observations.c.id,
+    sqlite_where=observations.c.multi_datastream_id.is_not(None),
+    postgresql_where=observations.c.multi_datastream_id.is_not(None),
+)
 # The MultiDatastream twin of uq_observation; an index rather than a constraint so that
 # migration_v2 can add it to an existing table on both stores.
 Index(

@@ -58,8 +58,9 @@ def outcome_parts(outcome: Outcome, context: WriteContext) -> tuple[int, Any, di
     link = self_link(context, outcome)
     status, body, _headers = read_back(f"{outcome.entity.set_name}({outcome.entity_id})")
     if status != 200:
-        # The write is committed whatever the read path says (it may not serve this entity
-        # type yet): answer with the entity's control information rather than its error.
+        # The write is committed whatever the read-back says (a concurrent delete, a read
+        # stopped by its time limit): answer with the entity's control information rather
+        # than an error that would suggest the write failed.
         body = {"@iot.id": outcome.entity_id, "@iot.selfLink": link}
     headers = {"Location": link} if outcome.status == 201 else {}
     return outcome.status, body, headers

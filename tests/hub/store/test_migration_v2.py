@@ -268,9 +268,13 @@ def test_the_step_is_idempotent(upgraded: tuple[Store, dict[str, int]]) -> None:
             for column in table.columns:
                 assert columns[column.name] == column.nullable, (table.name, column.name)
         indexes = {index["name"] for index in inspector.get_indexes("observations")}
-    assert {"ix_observations_stream_time", "ix_observations_frame", "uq_multi_observation"} <= (
-        indexes
-    )
+    assert {
+        "ix_observations_stream_time",
+        "ix_observations_frame",
+        "uq_multi_observation",
+        "ix_observations_feature_time",
+        "ix_observations_multi_time",
+    } <= (indexes)
 
 
 def test_a_fresh_database_is_left_as_step_one_made_it(store_url: str) -> None:
