@@ -57,13 +57,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(config)
 
 
-def _serve(config: HubConfig, after_start: Callable[[Any], None] | None = None) -> int:
+def _serve(
+    config: HubConfig,
+    after_start: Callable[[Any], None] | None = None,
+    *,
+    broker: Any = None,
+) -> int:
     from hub.server import HubServer
 
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = HubServer(config)
+    server = HubServer(config, broker=broker)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -74,6 +79,13 @@ def _serve(config: HubConfig, after_start: Callable[[Any], None] | None = None) 
         f"(store: {server.store.backend})",
         flush=True,
     )
+    if config.mqtt.enabled:
+        kind = "private Mosquitto" if broker is not None else "broker"
+        print(
+            f"auasu: MQTT on mqtt://{config.mqtt.host}:{config.mqtt.port} ({kind}); "
+            f"notifications link to {server.public_root()}",
+            flush=True,
+        )
     if after_start is not None:
         after_start(server)
     stop.wait()
@@ -99,6 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     document = json.loads(PILOT_REGISTRY.read_text(encoding="utf-8"))
     loggers = loggers_from_registry(document)
 
+    config, broker = _demo_broker(config)
+
     def start_simulator(server: Any) -> None:
         simulator = Simulator(
             "127.0.0.1", server.hj212_port, loggers, rate_per_minute=args.rate, seed=1
@@ -110,7 +124,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    return _serve(config, start_simulator)
+    try:
+        return _serve(config, start_simulator, broker=broker)
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def _demo_broker(config: HubConfig) -> tuple[HubConfig, Any]:
+    """A private Mosquitto for the demo, started, and the config pointing the hub at it; or the
+    config unchanged and None (MQTT configured for a broker already, or no mosquitto)."""
+    from hub.sta.mqtt.wiring import demo_broker
+
+    mqtt, process = demo_broker(config.mqtt, config.data_dir)
+    return config.model_copy(update={"mqtt": mqtt}), process
 
 
 def cmd_stations_import(args: argparse.Namespace) -> int:
@@ -302,6 +329,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
                         "created_at": u.created_at.isoformat(),
                         "disabled": u.disabled,
                         "tokens": u.tokens,
+                        "mqtt": u.mqtt,
                     }
                     for u in infos
                 ]
@@ -311,10 +339,14 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     if not infos:
         print("no users: nobody can write until one is added (auasu users add)")
         return 0
-    print(f"{'user':32} {'role':8} {'created (UTC)':20} {'status':9} tokens")
+    print(f"{'user':32} {'role':8} {'created (UTC)':20} {'status':9} {'tokens':6} mqtt")
     for u in infos:
         status = "disabled" if u.disabled else "active"
-        print(f"{u.name:32} {u.role:8} {u.created_at:%Y-%m-%d %H:%M:%S} {status:9} {u.tokens}")
+        mqtt = "yes" if u.mqtt else "no"
+        print(
+            f"{u.name:32} {u.role:8} {u.created_at:%Y-%m-%d %H:%M:%S} {status:9} "
+            f"{u.tokens:<6} {mqtt}"
+        )
     return 0
 
 
@@ -327,6 +359,32 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"removed user {args.name} and their tokens")
+    return 0
+
+
+def cmd_users_mqtt_secret(args: argparse.Namespace) -> int:
+    from hub.store.users import check_name, set_broker_hash
+
+    check_name(args.name)
+    store = _open_store(args)
+    try:
+        if args.revoke:
+            set_broker_hash(store, args.name, None)
+            print(f"removed the MQTT account of {args.name}")
+            return 0
+        from hub.sta.mqtt import generate_secret, hash_password
+
+        secret = generate_secret()
+        set_broker_hash(store, args.name, hash_password(secret))
+    finally:
+        store.close()
+    # The secret alone on stdout (scripts capture it); the advice on stderr.
+    print(secret)
+    print(
+        f"auasu: MQTT broker secret for {args.name} (replaces any earlier one); shown only now. "
+        "A running hub hands it to the broker within seconds.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -472,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     utoken.add_argument("--expires-days", type=int, help="default: no expiry")
     _common_store_args(utoken)
     utoken.set_defaults(func=cmd_users_token)
+    umqtt = users_cmds.add_parser(
+        "mqtt-secret", help="issue a broker secret for MQTT publishing (printed once)"
+    )
+    umqtt.add_argument("name")
+    umqtt.add_argument("--revoke", action="store_true", help="remove the MQTT account instead")
+    _common_store_args(umqtt)
+    umqtt.set_defaults(func=cmd_users_mqtt_secret)
 
     simulate = commands.add_parser("simulate", help="play loggers against a hub")
     sim_cmds = simulate.add_subparsers(dest="protocol", required=True)

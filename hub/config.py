@@ -18,6 +18,12 @@ Security and abuse limits (README "Security"):
     ``max_query_string_bytes`` (414 above it), ``max_body_bytes`` (413), and
     ``statement_timeout_s``: how long one API read may keep the database busy (503 after it;
     0 turns it off).
+
+``[mqtt]`` (env ``AUASU_MQTT_URL``)
+    The SensorThings MQTT extension on a Mosquitto broker
+    (:class:`hub.sta.mqtt.settings.MqttSettings`). Off unless ``enabled = true``;
+    ``AUASU_MQTT_URL=mqtt://host:1883`` turns it on for that broker, ``AUASU_MQTT_URL=off``
+    turns it off.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub.sta.mqtt.settings import MqttSettings
 from hub.store import default_url
 
 
@@ -157,6 +164,7 @@ class HubConfig(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
     log_level: str = "INFO"
 
     @property
@@ -184,6 +192,29 @@ def parse_rate_limits_env(text: str) -> dict[str, str]:
     return settings
 
 
+_MQTT_URL = re.compile(
+    r"^mqtt://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?/?$"
+)
+
+
+def parse_mqtt_url_env(text: str) -> dict[str, Any]:
+    """``AUASU_MQTT_URL``: ``off``, or ``mqtt://host[:port]`` (MQTT on, with that broker)."""
+    text = text.strip()
+    if text.lower() == "off":
+        return {"enabled": False}
+    match = _MQTT_URL.match(text)
+    if match is None:
+        # The value is not echoed: a URL with credentials in it would end up in logs.
+        raise ConfigError(
+            "AUASU_MQTT_URL is not 'off' or mqtt://HOST[:PORT] "
+            "(credentials go in the [mqtt] table or its password_path, not in the URL)"
+        )
+    settings: dict[str, Any] = {"enabled": True, "host": match.group("host").strip("[]")}
+    if match.group("port"):
+        settings["port"] = int(match.group("port"))
+    return settings
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> HubConfig:
     """Merge the layers; flags (``overrides``, dotted keys like ``http.port``) win."""
     document: dict[str, Any] = {}
@@ -204,6 +235,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         if not isinstance(section, dict):
             raise ConfigError("config rate_limits: must be a table")
         section.update(parse_rate_limits_env(rate_limits))
+    mqtt_url = os.environ.get("AUASU_MQTT_URL")
+    if mqtt_url:
+        section = document.setdefault("mqtt", {})
+        if not isinstance(section, dict):
+            raise ConfigError("config mqtt: must be a table")
+        section.update(parse_mqtt_url_env(mqtt_url))
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue

@@ -1,4 +1,14 @@
-"""One hub process: store, ingest pipeline, HJ 212 listener and HTTP, started and stopped as one."""
+"""One hub process: store, ingest pipeline, HJ 212 listener, HTTP and (when ``[mqtt] enabled``)
+the SensorThings MQTT extension, started and stopped as one.
+
+MQTT wiring (:mod:`hub.sta.mqtt`): the hub's :class:`~hub.sta.mqtt.MqttService` is registered
+as a commit observer of the pipeline, so every committed device batch and API write is
+published to subscribers; Observations published by clients are created through the HTTP write
+path (:class:`~hub.sta.mqtt.wiring.WritePathCreate`); the broker's password and ACL files follow
+the hub's users (:class:`~hub.sta.mqtt.wiring.BrokerAuthSync`), rewritten into
+``<data_dir>/mqtt/auth`` -- or, when the hub was given the broker process (``auasu demo``),
+into that broker's own directory, which is then told to re-read them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ import logging
 import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from waitress.server import create_server
 
@@ -20,14 +30,29 @@ from hub.plugins import load_adapters
 from hub.store import Store
 from hub.web import create_app
 
+if TYPE_CHECKING:
+    from hub.sta.mqtt import MosquittoProcess, MqttService
+    from hub.sta.mqtt.settings import MqttSettings
+    from hub.sta.mqtt.wiring import BrokerAuthSync
+
 log = logging.getLogger(__name__)
 
 
 class HubServer:
     """Owns every long-lived component; ``start`` returns once all listen, ``stop`` drains."""
 
-    def __init__(self, config: HubConfig, *, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        store: Store | None = None,
+        broker: MosquittoProcess | None = None,
+    ) -> None:
+        """``broker``: a Mosquitto process this hub manages (its users and reloads); the
+        caller starts and stops it. Without it an MQTT-enabled hub connects to the broker of
+        ``config.mqtt`` and writes the auth files into ``config.mqtt.auth_dir``."""
         self.config = config
+        self.broker = broker
         self.metrics = HubMetrics()
         self.store = store or Store.open(config.database_url)
         self.pipeline = IngestPipeline(
@@ -61,6 +86,8 @@ class HubServer:
         self._http_thread: threading.Thread | None = None
         self._running = False
         self._background: list[Future[Any]] = []
+        self.mqtt: MqttService | None = None
+        self._auth_sync: BrokerAuthSync | None = None
 
     @property
     def hj212_port(self) -> int:
@@ -74,9 +101,9 @@ class HubServer:
         return self._running
 
     def start(self) -> None:
-        self.pipeline.start()
-        self._loop_thread.start()
-        self.run_async(self.listener.start()).result(timeout=30)
+        # The HTTP socket is bound first (not yet served): its port makes the public URL that
+        # MQTT notifications link to, and the MQTT observer must be registered before the
+        # pipeline commits anything.
         app = create_app(
             self.store, self.metrics, self.ready, pipeline=self.pipeline, config=self.config
         )
@@ -90,6 +117,15 @@ class HubServer:
             # the app's own limit lets the app answer 413 in JSON for all but absurd bodies.
             max_request_body_size=2 * self.config.limits.max_body_bytes,
         )
+        if self.config.mqtt.enabled:
+            self._make_mqtt()
+        self.pipeline.start()
+        if self.mqtt is not None:
+            assert self._auth_sync is not None
+            self._auth_sync.start()
+            self.mqtt.start()
+        self._loop_thread.start()
+        self.run_async(self.listener.start()).result(timeout=30)
         self._http_thread = threading.Thread(target=self._http.run, name="auasu-http", daemon=True)
         self._http_thread.start()
         self._running = True
@@ -101,6 +137,60 @@ class HubServer:
             self.hj212_port,
             self.store.backend,
         )
+
+    def public_root(self) -> str:
+        """The service root URL clients use (``[mqtt] service_root_url``, else the listener)."""
+        configured = self.config.mqtt.service_root_url
+        if configured is not None:
+            return configured
+        host = self.config.http.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"  # a wildcard is not an address; set service_root_url instead
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}/v1.1"
+
+    def mqtt_settings(self) -> MqttSettings:
+        """``config.mqtt`` with the data-directory defaults filled in."""
+        settings = self.config.mqtt
+        base = self.config.data_dir / "mqtt"
+        defaults: dict[str, Any] = {}
+        if settings.password is None and settings.password_path is None:
+            defaults["password_path"] = base / "hub.secret"
+        if settings.learned_topics_path is None:
+            defaults["learned_topics_path"] = base / "learned-topics.json"
+        if settings.auth_dir is None:
+            defaults["auth_dir"] = base / "auth"
+        return settings.model_copy(update=defaults)
+
+    def _make_mqtt(self) -> None:
+        from hub.sta.mqtt import BrokerUser, MqttMetrics, MqttService
+        from hub.sta.mqtt.wiring import ApplyUsers, BrokerAuthSync, WritePathCreate, file_writer
+
+        settings = self.mqtt_settings()
+        root = self.public_root()
+        hub_user = BrokerUser.from_secret(settings.username, "admin", settings.hub_password())
+        apply: ApplyUsers
+        if self.broker is not None:
+            apply = self.broker.update_users
+        else:
+            assert settings.auth_dir is not None
+            apply = file_writer(settings.auth_dir, hub_user, settings.broker_pid_file)
+        self._auth_sync = BrokerAuthSync(self.store, apply, interval_s=settings.auth_sync_s)
+        create = WritePathCreate(
+            self.store,
+            self.pipeline,
+            root_url=root,
+            peer=f"mqtt://{settings.host}:{settings.port}",
+        )
+        self.mqtt = MqttService(
+            settings,
+            self.store,
+            root_url=root,
+            create_observation=create,
+            metrics=MqttMetrics(self.metrics.registry),
+        )
+        self.pipeline.add_observer(self.mqtt.notifier)
 
     def run_async(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         """Run a coroutine on the hub's event loop (the simulator in ``auasu demo`` uses it)."""
@@ -122,6 +212,11 @@ class HubServer:
         self.pipeline.stop()
         if self._http is not None:
             self._http.close()
+        # After every producer: what they committed last is still published.
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        if self._auth_sync is not None:
+            self._auth_sync.stop()
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(5)

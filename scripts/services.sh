@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the services the tests use are installed and running: PostgreSQL with PostGIS,
-# and Mosquitto. Idempotent; prints one line per service.
+# Make sure the services the tests use are available: PostgreSQL with PostGIS (running), and
+# the Mosquitto binary (the tests start their own brokers). Idempotent; one line per service.
 set -euo pipefail
 
 need_root() {
@@ -37,12 +37,22 @@ fi
 pg_isready -h 127.0.0.1 -p 5432
 echo "services: PostgreSQL ${pg_version} with PostGIS ready"
 
-if command -v mosquitto >/dev/null 2>&1; then
-  if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
-    mosquitto -d -c /etc/mosquitto/mosquitto.conf
-    sleep 1
-  fi
-  echo "services: Mosquitto ready on 127.0.0.1:1883"
-else
-  echo "services: Mosquitto not installed (not needed by the current tests)"
+# Mosquitto: the MQTT tests (and `make run`) start private brokers from the binary on free
+# ports, so only the binary is needed, not a running system broker.
+find_mosquitto() {
+  command -v mosquitto 2>/dev/null || for candidate in /usr/sbin/mosquitto /usr/local/sbin/mosquitto; do
+    [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+}
+mosquitto_bin=$(find_mosquitto || true)
+if [ -z "$mosquitto_bin" ]; then
+  need_root "installing Mosquitto"
+  echo "services: installing mosquitto"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q mosquitto >/dev/null 2>&1 || {
+    apt-get update -q >/dev/null
+    apt-get install -y -q mosquitto >/dev/null
+  }
+  mosquitto_bin=$(find_mosquitto)
 fi
+echo "services: Mosquitto ready ($mosquitto_bin; the tests start private brokers from it)"

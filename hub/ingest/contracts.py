@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sqlalchemy import Connection
 
@@ -66,3 +66,31 @@ class PreparedWrite[T]:
 class WriteFailed(Exception):
     """The pipeline could not commit a prepared write (store unavailable, hub stopping);
     nothing of it was stored."""
+
+
+ChangeEvent = Literal["create", "update"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChange:
+    """Entities of one SensorThings entity set that one commit created or updated.
+
+    ``entity_set`` is the set's name (``"Observations"``, ``"Things"``); ``changed`` names the
+    properties an update changed (``None``: unknown, treat all as changed; empty: only links).
+    """
+
+    entity_set: str
+    ids: tuple[int, ...]
+    event: ChangeEvent
+    changed: frozenset[str] | None = None
+
+
+class CommitObserver(Protocol):
+    """Told what every commit created or updated, after the commit (never before, never for a
+    rollback): device batches by the pipeline's writer, API writes by the write path.
+
+    Called on the committing thread (the ingest writer for device data), so it must return at
+    once: queue the work, never wait for I/O. An exception is logged and otherwise ignored.
+    """
+
+    def committed(self, changes: Sequence[EntityChange]) -> None: ...

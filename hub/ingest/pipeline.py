@@ -7,6 +7,11 @@ protocol acknowledgement is never sent for anything that is not durably stored.
 Channels that resolve their input themselves (the SensorThings API) submit a
 :class:`PreparedWrite` instead: the writer runs it in its own group-commit transaction beside
 the device frames (:meth:`IngestPipeline.submit_prepared`).
+
+After each commit the registered commit observers (:class:`CommitObserver`, e.g. the MQTT
+notifier; :meth:`IngestPipeline.add_observer`) are told which observations it created or
+corrected; the SensorThings write path announces its own commits to the same observers
+(:meth:`IngestPipeline.announce`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +40,14 @@ from adapters.base import (
     Rejection,
     RejectionCode,
 )
-from hub.ingest.contracts import IngestResult, Outcome, PreparedWrite, WriteFailed
+from hub.ingest.contracts import (
+    CommitObserver,
+    EntityChange,
+    IngestResult,
+    Outcome,
+    PreparedWrite,
+    WriteFailed,
+)
 from hub.ingest.devices import StoreDeviceDirectory
 from hub.mapping import MappingSet, ObservedPropertyDef, UnitError
 from hub.metrics import HubMetrics
@@ -43,6 +55,8 @@ from hub.store import FrameIssue, FrameRecord, ObservationRow, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# What a device correction changes of an observation (batches._apply_corrections).
+CORRECTED_PROPERTIES = frozenset({"result", "resultQuality", "resultTime", "parameters"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,7 @@ class IngestPipeline:
         self._thread: threading.Thread | None = None
         self._last_expiry = time.monotonic()
         self._definitions: dict[str, ObservedPropertyDef] = {}
+        self._observers: list[CommitObserver] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -156,6 +171,28 @@ class IngestPipeline:
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize()
+
+    # --- commit observers --------------------------------------------------------------------
+
+    def add_observer(self, observer: CommitObserver) -> None:
+        """Tell ``observer`` about every commit from now on (register before :meth:`start` to
+        miss none)."""
+        self._observers.append(observer)
+
+    def announce(self, changes: Sequence[EntityChange]) -> None:
+        """Tell the observers what one commit created or updated; call only after it committed.
+
+        The writer calls this for device batches; the SensorThings write path for its own
+        transactions (which commit here or on the request's thread). Never raises.
+        """
+        changes = [change for change in changes if change.ids]
+        if not changes:
+            return
+        for observer in self._observers:
+            try:
+                observer.committed(changes)
+            except Exception:  # an observer must never cost a commit or an ack
+                log.exception("commit observer %r failed", observer)
 
     # --- submission --------------------------------------------------------------------------
 
@@ -276,6 +313,16 @@ class IngestPipeline:
             if new:
                 result = IngestResult(result.outcome, result.reply, new, result.reason)
             self._resolve(item, result)
+        # After the acks: devices are answered first, subscribers a moment later.
+        if self._observers:
+            self.announce(
+                [
+                    EntityChange("Observations", summary.created_ids, "create"),
+                    EntityChange(
+                        "Observations", summary.corrected_ids, "update", CORRECTED_PROPERTIES
+                    ),
+                ]
+            )
 
     def _prepare(self, batch: list[_Item]) -> bool:
         """Decode every item once, then map readings to observation rows; False if the

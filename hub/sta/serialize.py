@@ -89,9 +89,9 @@ def interval(start: datetime | None, end: datetime | None) -> str | None:
     """An instant when start == end, else ``start/end``; None when either is missing."""
     if start is None or end is None:
         return None
-    if start == end:
-        return iso(start)
-    return f"{iso(start)}/{iso(end)}"
+    if start is end or start == end:  # the store hands out one object for equal stored text
+        return _iso(start)
+    return f"{_iso(start)}/{_iso(end)}"
 
 
 def _absent(_row: Row, _extras: Extras) -> Any:
@@ -130,7 +130,12 @@ def _preferring(json_column: str, column: str) -> Getter:
     """
 
     def get(row: Row, _extras: Extras) -> Any:
-        value = row.get(json_column)
+        # try/[] rather than .get: a row mapping's .get is the slow generic Mapping one, and
+        # this runs for every observation written.
+        try:
+            value = row[json_column]
+        except KeyError:
+            value = None
         return row[column] if value is None else value
 
     return get
@@ -138,7 +143,13 @@ def _preferring(json_column: str, column: str) -> Getter:
 
 def _valid_time(row: Row, _extras: Extras) -> Any:
     # Held only by stores with the valid_time columns; left out when absent or null.
-    value = interval(row.get("valid_time_start"), row.get("valid_time_end"))
+    try:
+        start = row["valid_time_start"]
+    except KeyError:
+        return ABSENT
+    if start is None:  # the common case: no valid time, and no second lookup
+        return ABSENT
+    value = interval(start, row.get("valid_time_end"))
     return ABSENT if value is None else value
 
 
@@ -226,8 +237,9 @@ class _Shape:
 
     control: bool
     getters: tuple[tuple[str, Getter], ...]
-    # (name, the row's key column that must be non-NULL for the link to be written, or "")
-    navigations: tuple[tuple[str, str], ...]
+    # ("<name>@iot.navigationLink", the row's key column that must be non-NULL for the link
+    # to be written or "", the text after the selfLink: "/<name>"): built once, not per row.
+    navigations: tuple[tuple[str, str, str], ...]
 
 
 @functools.lru_cache(maxsize=512)
@@ -242,7 +254,11 @@ def _shape(entity_name: str, select: tuple[str, ...]) -> _Shape:
         if spec.name != "id" and (everything or spec.name in wanted)
     )
     navigations = tuple(
-        (nav.name, _LINK_KEYS.get((entity.name, nav.name), ""))
+        (
+            nav.name + "@iot.navigationLink",
+            _LINK_KEYS.get((entity.name, nav.name), ""),
+            "/" + nav.name,
+        )
         for nav in entity.navigations
         if everything or nav.name in wanted
     )
@@ -267,9 +283,14 @@ def entity_json(
         value = getter(row, extras)
         if value is not ABSENT:
             out[name] = value
-    for name, key in shape.navigations:
-        if not key or row.get(key) is not None:
-            out[name + "@iot.navigationLink"] = f"{link}/{name}"
+    for field, key, suffix in shape.navigations:
+        if key:
+            try:
+                if row[key] is None:
+                    continue
+            except KeyError:
+                continue
+        out[field] = link + suffix
     return out
 
 

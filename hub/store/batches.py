@@ -37,6 +37,12 @@ class ObservationRow(NamedTuple):
     parameters: dict[str, Any]
 
 
+Key = tuple[int, datetime, datetime]
+"""An observation's identity: datastream id, phenomenon time start and end."""
+# Ids per "id IN (...)" when reading inserted rows back: one expanding bound parameter each.
+_ID_CHUNK = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class FrameIssue:
     """Why a frame, or some values in it, were refused."""
@@ -67,13 +73,20 @@ class FrameRecord:
 
 @dataclass(frozen=True, slots=True)
 class BatchSummary:
-    """What a batch changed."""
+    """What a batch changed.
+
+    ``created_ids`` and ``corrected_ids`` are the observations the batch inserted and the ones
+    whose value it corrected (exact duplicates are in neither), for whoever announces commits
+    (the MQTT notifier through :class:`hub.ingest.contracts.CommitObserver`).
+    """
 
     frames_new: int
     observations_new: int
     observations_duplicate: int
     observations_corrected: int
     new_by_frame: dict[str, int]
+    created_ids: tuple[int, ...] = ()
+    corrected_ids: tuple[int, ...] = ()
 
 
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -101,7 +114,7 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
         )
 
     # The last copy of a key in the batch is the newest; earlier copies are superseded.
-    rows: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]] = {}
+    rows: dict[Key, tuple[ObservationRow, int, str]] = {}
     for frame in frames:
         for row in frame.observations:
             key = (row.datastream_id, row.phenomenon_time_start, row.phenomenon_time_end)
@@ -109,13 +122,21 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
     if not rows:
         return BatchSummary(frames_new, 0, 0, 0, {})
 
-    inserted = _insert_observations(conn, rows)
+    inserted, created_ids = _insert_observations(conn, rows)
     conflicts = {key: value for key, value in rows.items() if key not in inserted}
-    corrected, duplicates = _apply_corrections(conn, conflicts) if conflicts else (0, 0)
+    corrected_ids, duplicates = _apply_corrections(conn, conflicts) if conflicts else ((), 0)
     new_by_frame: dict[str, int] = defaultdict(int)
     for key in inserted:
         new_by_frame[rows[key][2]] += 1
-    return BatchSummary(frames_new, len(inserted), duplicates, corrected, dict(new_by_frame))
+    return BatchSummary(
+        frames_new,
+        len(inserted),
+        duplicates,
+        len(corrected_ids),
+        dict(new_by_frame),
+        created_ids,
+        corrected_ids,
+    )
 
 
 def archive_frame(conn: Connection, frame: FrameRecord, observations_count: int) -> int:
@@ -199,7 +220,9 @@ def _insert_issues(conn: Connection, frames: Any, frame_ids: dict[str, int]) -> 
 
 # The observation insert is the hottest statement of the hub, so it goes to the driver's
 # executemany directly: a constant statement with positional placeholders (every value bound,
-# nothing interpolated), skipping SQLAlchemy's per-row parameter processing.
+# nothing interpolated), skipping SQLAlchemy's per-row parameter processing. On PostgreSQL each
+# inserted row returns its id (a conflicting row returns nothing); SQLite's ids are read back
+# from the id range the insert used (see _insert_observations).
 _INSERT_OBSERVATION = {
     "sqlite": (
         "INSERT INTO observations (datastream_id, feature_of_interest_id, "
@@ -211,7 +234,8 @@ _INSERT_OBSERVATION = {
         "INSERT INTO observations (datastream_id, feature_of_interest_id, "
         "phenomenon_time_start, phenomenon_time_end, result_time, result, result_quality, "
         "parameters, frame_id) VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb), %s) "
-        "ON CONFLICT (datastream_id, phenomenon_time_start, phenomenon_time_end) DO NOTHING"
+        "ON CONFLICT (datastream_id, phenomenon_time_start, phenomenon_time_end) DO NOTHING "
+        "RETURNING id"
     ),
 }
 
@@ -234,9 +258,9 @@ def _pg_time(value: datetime | None) -> datetime | None:
 
 
 def _insert_observations(
-    conn: Connection, rows: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]]
-) -> set[tuple[int, datetime, datetime]]:
-    """Insert new keys, skip existing ones; return the keys this call inserted."""
+    conn: Connection, rows: dict[Key, tuple[ObservationRow, int, str]]
+) -> tuple[set[Key], tuple[int, ...]]:
+    """Insert new keys, skip existing ones; return the keys this call inserted and their ids."""
     backend = conn.dialect.name
     convert = _sqlite_time if backend == "sqlite" else _pg_time
     times: dict[datetime | None, Any] = {}
@@ -264,32 +288,81 @@ def _insert_observations(
         )
         for row, frame_id, _sha in rows.values()
     ]
-    before = conn.execute(select(func.max(observations.c.id))).scalar() or 0
+    if backend == "postgresql":
+        return _insert_returning(conn, params, rows.keys())
+    before = _max_id(conn)
     result = conn.exec_driver_sql(_INSERT_OBSERVATION[backend], params)
-    if result.rowcount == len(params):
-        return set(rows)
+    inserted = result.rowcount
+    # The writer holds SQLite's write lock from BEGIN IMMEDIATE, and a rowid table without
+    # AUTOINCREMENT gives each new row max(id) + 1: this insert's rows are exactly the ids
+    # above the previous maximum, one index lookup to find.
+    after = _max_id(conn) if inserted else before
+    if inserted == len(params) and after - before == inserted:
+        return set(rows), tuple(range(before + 1, after + 1))
     # Some keys existed already (replays, corrections): the rows that are new got ids above
     # the previous maximum and belong to this batch's frames.
     frame_ids = sorted({frame_id for _row, frame_id, _sha in rows.values()})
     found = conn.execute(
         select(
+            observations.c.id,
             observations.c.datastream_id,
             observations.c.phenomenon_time_start,
             observations.c.phenomenon_time_end,
         ).where(observations.c.id > before, observations.c.frame_id.in_(frame_ids))
     )
-    return {(int(r[0]), r[1], r[2]) for r in found} & rows.keys()
+    keys: set[Key] = set()
+    ids: list[int] = []
+    for row in found:
+        key = (int(row[1]), row[2], row[3])
+        if key in rows:
+            keys.add(key)
+            ids.append(int(row[0]))
+    return keys, tuple(ids)
+
+
+def _max_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(observations.c.id))).scalar() or 0)
+
+
+def _insert_returning(
+    conn: Connection, params: list[tuple[Any, ...]], wanted: Any
+) -> tuple[set[Key], tuple[int, ...]]:
+    """PostgreSQL: the batch through psycopg's pipelined executemany, collecting the id each
+    inserted row returns (a conflicting row returns none), and which keys those rows have."""
+    found: list[int] = []
+    dbapi: Any = conn.connection.dbapi_connection
+    with dbapi.cursor() as cursor:
+        cursor.executemany(_INSERT_OBSERVATION["postgresql"], params, returning=True)
+        while True:
+            found.extend(int(row[0]) for row in cursor.fetchall())
+            if not cursor.nextset():
+                break
+    ids = tuple(found)
+    if len(ids) == len(params):
+        return set(wanted), ids
+    # Some keys existed (replays, corrections): the keys of the new rows are asked back, which
+    # costs less than returning (and parsing) the times of every row in the usual case.
+    keys: set[Key] = set()
+    for start in range(0, len(ids), _ID_CHUNK):
+        rows = conn.execute(
+            select(
+                observations.c.datastream_id,
+                observations.c.phenomenon_time_start,
+                observations.c.phenomenon_time_end,
+            ).where(observations.c.id.in_(ids[start : start + _ID_CHUNK]))
+        )
+        keys.update((int(row[0]), row[1], row[2]) for row in rows)
+    return keys & set(wanted), ids
 
 
 def _apply_corrections(
-    conn: Connection,
-    conflicts: dict[tuple[int, datetime, datetime], tuple[ObservationRow, int, str]],
-) -> tuple[int, int]:
-    """Update observations whose value changed; return (corrected, exact duplicates)."""
+    conn: Connection, conflicts: dict[Key, tuple[ObservationRow, int, str]]
+) -> tuple[tuple[int, ...], int]:
+    """Update observations whose value changed; return (their ids, exact duplicates)."""
     by_stream: dict[int, list[datetime]] = defaultdict(list)
     for stream_id, start, _end in conflicts:
         by_stream[stream_id].append(start)
-    existing: dict[tuple[int, datetime, datetime], Any] = {}
+    existing: dict[Key, Any] = {}
     for stream_id, starts in by_stream.items():
         found = conn.execute(
             select(
@@ -314,7 +387,8 @@ def _apply_corrections(
             existing[
                 (int(row.datastream_id), row.phenomenon_time_start, row.phenomenon_time_end)
             ] = row
-    corrected = duplicates = 0
+    corrected: list[int] = []
+    duplicates = 0
     updates = []
     for key, (new, frame_id, _sha) in conflicts.items():
         old = existing.get(key)
@@ -343,7 +417,7 @@ def _apply_corrections(
                 "new_frame_id": frame_id,
             }
         )
-        corrected += 1
+        corrected.append(int(old.id))
     if updates:
         conn.execute(
             update(observations)
@@ -360,7 +434,7 @@ def _apply_corrections(
             ),
             updates,
         )
-    return corrected, duplicates
+    return tuple(corrected), duplicates
 
 
 def reject_frames(conn: Connection, shas: Sequence[str], issue: FrameIssue, now: datetime) -> None:

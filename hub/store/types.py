@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,12 +46,43 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.isoformat(" ", "microseconds")[:26]
         return value
 
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None]:
+        # Replaces TypeDecorator's wrapper (impl processor, then process_result_value): this
+        # runs for every time of every row read, five per observation, so one plain function
+        # per dialect is worth it. The values are the same as process_result_value's.
+        if dialect.name == "sqlite":
+            return _from_sqlite_text
+        return self.process_result_value_of
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return self.process_result_value_of(value)
+
+    @staticmethod
+    def process_result_value_of(value: Any) -> datetime | None:
+        """A stored value as an aware UTC datetime (None stays None)."""
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return _parse_text(value)
         assert isinstance(value, datetime)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _from_sqlite_text(value: Any) -> datetime | None:
+    # Stored text, the common case, first; anything else (None, or a value a caller converted
+    # already, as hub.store.queries does for aggregates) takes the general path.
+    if value.__class__ is str:
+        return _parse_text(value)
+    return UTCDateTime.process_result_value_of(value)
+
+
+# Observations of many datastreams share their times (the bulk paths write one instant per
+# stream, a page in time or id order repeats each), so most parses are cache hits; datetimes
+# are immutable, so handing out one object many times is safe.
+@functools.lru_cache(maxsize=8192)
+def _parse_text(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

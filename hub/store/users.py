@@ -4,11 +4,17 @@ Roles form a ladder, each including the ones before it::
 
     read < create < update < delete < admin
 
-``read`` matters where reads need an account (MQTT subscriptions later; anonymous HTTP reads
-need none), ``create`` is the append-only role a data logger or harvester gets, ``update`` may
+``read`` only identifies a caller today (anonymous HTTP reads and MQTT subscriptions need no
+account), ``create`` is the append-only role a data logger or harvester gets, ``update`` may
 also change entities, ``delete`` may also remove them, ``admin`` may do everything.
 A fresh hub has no users at all, so nothing can be written until an operator adds one
 (``auasu users add``). No password or token is ever stored or logged in clear.
+
+**Broker secrets.** Publishing to the MQTT broker needs a secret of its own
+(``auasu users mqtt-secret NAME``): Mosquitto checks passwords against its own hash format, which
+cannot be derived from the scrypt hash of the HTTP password. Only that ``$7$`` hash is stored
+(``users.broker_hash``, made by :func:`hub.sta.mqtt.broker.hash_password`); users without one
+are not in the broker's password file at all (:func:`broker_accounts`).
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ MAX_NAME_LENGTH = 64
 MAX_PASSWORD_LENGTH = 1024
 MAX_TOKEN_LENGTH = 256
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+MAX_BROKER_HASH_LENGTH = 200
+# Mosquitto's PBKDF2-SHA512 line, the only form written (the files are line based: no spaces,
+# no colons, no line breaks can slip in).
+_BROKER_HASH = re.compile(r"\$7\$[0-9]{1,9}\$[A-Za-z0-9+/=]{1,64}\$[A-Za-z0-9+/=]{1,128}")
 TOKEN_PREFIX = "auasu_"
 # A last_used_at write per request would turn every authenticated read into a write.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -66,6 +76,8 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # Mosquitto's hash of the user's broker secret; NULL: no MQTT account.
+    Column("broker_hash", String(MAX_BROKER_HASH_LENGTH)),
 )
 
 api_tokens = Table(
@@ -100,6 +112,16 @@ class UserInfo:
     created_at: datetime
     disabled: bool
     tokens: int
+    mqtt: bool = False  # holds a broker secret
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAccount:
+    """A user the MQTT broker should accept: name, role and the Mosquitto password hash."""
+
+    name: str
+    role: str
+    broker_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +205,44 @@ def list_users(store: Store) -> list[UserInfo]:
             users.c.created_at,
             users.c.disabled,
             func.coalesce(tokens.c.n, 0),
+            users.c.broker_hash.is_not(None),
         )
         .outerjoin(tokens, tokens.c.user_id == users.c.id)
         .order_by(users.c.name)
     )
     with store.engine.connect() as conn:
-        return [UserInfo(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in conn.execute(query)]
+        return [
+            UserInfo(r[0], r[1], r[2], bool(r[3]), int(r[4]), bool(r[5]))
+            for r in conn.execute(query)
+        ]
+
+
+def set_broker_hash(store: Store, name: str, broker_hash: str | None) -> None:
+    """Store the Mosquitto hash of ``name``'s new broker secret (None: remove the MQTT
+    account); UserError when there is no such user or the hash is not a ``$7$`` line."""
+    if broker_hash is not None and _BROKER_HASH.fullmatch(broker_hash) is None:
+        raise UserError("not a Mosquitto $7$ password hash")
+    with store.engine.execution_options(sqlite_immediate=True).begin() as conn:
+        done = conn.execute(
+            update(users).where(users.c.name == name).values(broker_hash=broker_hash)
+        )
+        if done.rowcount == 0:
+            raise UserError(f"no user named {name[:80]!r}")
+
+
+def broker_accounts(store: Store) -> list[BrokerAccount]:
+    """Enabled users with a broker secret, by name: what the broker's password file lists."""
+    query = (
+        select(users.c.name, users.c.role, users.c.broker_hash)
+        .where(users.c.broker_hash.is_not(None), users.c.disabled.is_(False))
+        .order_by(users.c.name)
+    )
+    with store.engine.connect() as conn:
+        return [
+            BrokerAccount(row.name, row.role, row.broker_hash)
+            for row in conn.execute(query)
+            if _BROKER_HASH.fullmatch(row.broker_hash) is not None
+        ]
 
 
 def remove_user(store: Store, name: str) -> None:

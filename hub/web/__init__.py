@@ -36,16 +36,20 @@ def create_app(
     """Build the WSGI app. ``ready`` says whether ingest is accepting input; ``pipeline``
     (absent in read-only rigs) carries observations written through the APIs.
 
-    ``config`` supplies the rate limits, request limits and trusted proxies. Without it (test
-    rigs that hammer the API) every rate limit is off, the failed-login limit included;
-    authentication and the request limits (sizes, statement time) keep their defaults.
+    ``config`` supplies the rate limits, request limits and trusted proxies, and the MQTT
+    settings the service root advertises (``app.config["AUASU_MQTT_SETTINGS"]``, read by
+    :func:`hub.sta.mqtt.wiring.mqtt_server_settings`). Without it (test rigs that hammer the
+    API) every rate limit is off, the failed-login limit included; authentication and the
+    request limits (sizes, statement time) keep their defaults, and no MQTT is advertised.
     """
     # Imported here, not at module level: API handlers import hub.web.auth (the batch handler's
     # current_principal), and a module-level import would make that a cycle.
     from hub.sta.api import create_blueprint
+    from hub.sta.mqtt.wiring import APP_CONFIG_KEY
 
     app = Flask("auasu")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config[APP_CONFIG_KEY] = config.mqtt if config is not None else None
     if config is not None:
         rates, request_limits = config.rate_limits, config.limits
         trusted = ratelimit.trusted_networks(config.http.trusted_proxies)

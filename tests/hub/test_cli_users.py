@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from hub.cli import main
+from hub.sta.mqtt.broker import verify_password
 from hub.store import Store
-from hub.store.users import api_tokens, users
+from hub.store.users import api_tokens, broker_accounts, users
 from hub.web.auth import authenticate_basic, authenticate_bearer
 
 
@@ -107,6 +108,9 @@ def test_empty_password_is_refused(
         (["users", "remove", "nobody"], "no user named 'nobody'"),
         (["users", "token", "nobody"], "no user named 'nobody'"),
         (["users", "token", "erin", "--expires-days", "0"], "--expires-days must be at least 1"),
+        (["users", "mqtt-secret", "nobody"], "no user named 'nobody'"),
+        (["users", "mqtt-secret", "bad name"], "bad user name"),
+        (["users", "mqtt-secret", "nobody", "--revoke"], "no user named 'nobody'"),
     ],
 )
 def test_user_errors_exit_2_in_one_line(
@@ -135,3 +139,37 @@ def test_unreachable_database_exits_1(capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = run(capsys, "users", "list", "--db", "postgresql://nobody@127.0.0.1:1/none")
     _one_line_error(code, err, expected=1)
     assert err.startswith("auasu: error: database:")
+
+
+def test_mqtt_secret_is_shown_once_and_only_its_broker_hash_kept(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", store_url]
+    assert run(capsys, "users", "add", "logger", "--role", "create", "--password", "p", *db)[0] == 0
+    code, out, err = run(capsys, "users", "mqtt-secret", "logger", *db)
+    assert code == 0 and "shown only now" in err
+    secret = out.strip()
+    assert out.count("\n") == 1 and len(secret) >= 40
+    listed = json.loads(run(capsys, "users", "list", "--json", *db)[1])
+    assert [(u["name"], u["mqtt"]) for u in listed] == [("logger", True)]
+    assert "yes" in run(capsys, "users", "list", *db)[1]
+
+    store = Store.open(store_url)
+    try:
+        (account,) = broker_accounts(store)
+        assert (account.name, account.role) == ("logger", "create")
+        assert account.broker_hash.startswith("$7$")
+        assert verify_password(secret, account.broker_hash)
+        with store.connect() as conn:
+            dump = json.dumps([tuple(map(str, r)) for r in conn.execute(select(users)).all()])
+        assert secret not in dump
+        # A new secret replaces the old one.
+        again = run(capsys, "users", "mqtt-secret", "logger", *db)[1].strip()
+        (account,) = broker_accounts(store)
+        assert again != secret and verify_password(again, account.broker_hash)
+        assert not verify_password(secret, account.broker_hash)
+        code, out, _ = run(capsys, "users", "mqtt-secret", "logger", "--revoke", *db)
+        assert code == 0 and "removed the MQTT account of logger" in out
+        assert broker_accounts(store) == []
+    finally:
+        store.close()

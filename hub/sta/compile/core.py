@@ -46,6 +46,7 @@ from hub.sta.compile.operand import (
     DURATION,
     GEOMETRY,
     INTERVAL,
+    NUMBER,
     STR,
     CompileError,
     Operand,
@@ -195,6 +196,14 @@ class Compiler:
         if left.is_const:
             check_types(left.vtype, right.vtype, op)
             return sql_true() if _CMP[op](left.const, right.const) else false()
+        if right.is_const and right.vtype is STR and _is_result(left):
+            # An Observation's result may be of any type, and ets-sta10 (and FROST, certified
+            # against it) compare a numeric result with a string literal as text:
+            # result gt '3' holds for 4..9 but not for 10..12. Other numbers stay strict.
+            as_text: ColumnElement[bool] = _CMP[op](
+                numbers.as_text(sql(left, left.vtype)), sql(right, STR)
+            )
+            return as_text
         want = left.vtype or right.vtype or STR
         check_types(left.vtype, right.vtype, op)
         if want not in _COMPARABLE:
@@ -350,3 +359,9 @@ def compile_orderby(items: Sequence[OrderBy], entity: EntityType) -> list[Column
         return keys
     except NotSupported as exc:
         raise CompileError(str(exc), 501) from None
+
+
+def _is_result(val: Operand) -> bool:
+    """Whether ``val`` is the numeric column of ``Observation/result`` (only Observations have a
+    column of that name; non-numeric results live in ``result_json``)."""
+    return val.vtype in NUMBER and val.json is None and getattr(val.expr, "key", None) == "result"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import Float, cast, func
+from sqlalchemy import BigInteger, Float, Text, and_, case, cast, func
 
 from hub.sta.columns import math_function, real_mod
 from hub.sta.compile.operand import DEC, INT, NUMBER, CompileError, Operand, const, number
@@ -70,3 +70,13 @@ def rounding(name: str, arg: Operand) -> Operand:
     """round (half away from zero), floor or ceiling (in SQL even for constants, so both
     backends round the same way)."""
     return Operand(expr=math_function(name, number(arg)), vtype=DEC)
+
+
+def as_text(expr: Any) -> Any:
+    """A stored number as text, spelled alike on both backends: whole values without a
+    fraction (``4`` rather than SQLite's ``4.0``), others as the backend prints a double."""
+    whole = and_(func.abs(expr) < 1e15, expr == func.round(expr))
+    return case(
+        (whole, cast(cast(func.round(expr), BigInteger), Text)),
+        else_=cast(expr, Text),
+    )

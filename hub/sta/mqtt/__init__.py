@@ -17,28 +17,32 @@ Modules:
 ``learned``    ``$select`` and long-path topics learned from Mosquitto's subscribe log
 ``topics``     topic grammar (on :mod:`hub.sta.paths` and :mod:`hub.sta.options`)
 ``settings``   :class:`MqttSettings`, the ``[mqtt]`` configuration table
+``wiring``     the running hub's side: write path adapter, broker account sync, service root,
+               ``auasu demo``'s private broker
 =============  ==================================================================================
 
-Wiring (for ``hub.server``)::
+Wiring (done by ``hub.server.HubServer`` when ``[mqtt] enabled``)::
 
-    service = MqttService(config.mqtt, store, root_url=public_root + "/v1.1",
-                          create_observation=write_path_for_mqtt,   # (path, payload) -> outcome
+    service = MqttService(settings, store, root_url=public_root,   # http://host:port/v1.1
+                          create_observation=WritePathCreate(store, pipeline, ...),
                           metrics=MqttMetrics(hub_metrics.registry))
-    service.start()                      # connects in the background, retries until it can
+    pipeline.add_observer(service.notifier)   # MqttNotifier.committed(changes) after commits
+    BrokerAuthSync(store, apply).start()      # passwd/acl follow the users; broker reloaded
+    service.start()                           # connects in the background, retries until it can
     ...
-    service.notifier.notify("Observations", new_ids, "create")          # after each commit
-    service.notifier.notify_batch([Change("Things", (1,), "update", frozenset({"name"})),
-                                   Change("HistoricalLocations", (7,), "create")])
-    ...
-    service.stop()                       # publishes what is queued, then disconnects
+    service.stop()                            # after ingest and HTTP: publishes what is queued
 
-Producers call the notifier **after** their transaction committed, with every entity the commit
+Every producer announces **after** its transaction committed, with every entity the commit
 created or updated, including the ones created implicitly (an automatic FeatureOfInterest, a
-HistoricalLocation); ``notify`` never blocks and never raises for a full queue. The bridge does
-not notify on its own: MQTT creates reach subscribers because the write path it calls notifies.
+HistoricalLocation): the ingest pipeline for device batches, the SensorThings write path
+(:mod:`hub.sta.write.changes`) for HTTP, ``$batch`` and MQTT writes, both through
+:meth:`hub.ingest.pipeline.IngestPipeline.announce`. The notifier only queues (it never blocks
+and never raises for a full queue). The bridge does not notify on its own: MQTT creates reach
+subscribers because the write path it calls announces them.
 
 The service root advertises the endpoints with :func:`server_settings` (two members keyed by the
-MQTT requirement URIs, each ``{"endpoints": ["mqtt://host:port"]}``).
+MQTT requirement URIs, each ``{"endpoints": ["mqtt://host:port"]}``);
+:func:`hub.sta.mqtt.wiring.mqtt_server_settings` gives them for the current Flask app.
 
 Limits worth knowing:
 
@@ -54,21 +58,62 @@ Limits worth knowing:
   loses the QoS 1 messages queued since the last save.
 """
 
-from hub.sta.mqtt.bridge import CreateBridge, CreateObservation, CreateOutcome
-from hub.sta.mqtt.broker import (
-    BrokerOptions,
-    BrokerUser,
-    generate_secret,
-    hash_password,
-    write_auth_files,
-    write_broker_config,
-)
-from hub.sta.mqtt.learned import LearnedTopics
-from hub.sta.mqtt.metrics import MqttMetrics
-from hub.sta.mqtt.notifier import Change, MqttNotifier
-from hub.sta.mqtt.process import MosquittoProcess, find_mosquitto
-from hub.sta.mqtt.service import MQTT_CREATE_REQ, MQTT_RECEIVE_REQ, MqttService, server_settings
-from hub.sta.mqtt.settings import MqttSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.sta.mqtt.bridge import CreateBridge, CreateObservation, CreateOutcome
+    from hub.sta.mqtt.broker import (
+        BrokerOptions,
+        BrokerUser,
+        generate_secret,
+        hash_password,
+        write_auth_files,
+        write_broker_config,
+    )
+    from hub.sta.mqtt.learned import LearnedTopics
+    from hub.sta.mqtt.metrics import MqttMetrics
+    from hub.sta.mqtt.notifier import Change, MqttNotifier
+    from hub.sta.mqtt.process import MosquittoProcess, find_mosquitto
+    from hub.sta.mqtt.service import MQTT_CREATE_REQ, MQTT_RECEIVE_REQ, MqttService, server_settings
+    from hub.sta.mqtt.settings import MqttSettings
+
+# Where each public name lives. Loaded on first use, so that the configuration (which needs
+# only ``settings``) does not pull paho and the SensorThings query machinery into every command.
+_HOMES = {
+    "CreateBridge": "bridge",
+    "CreateObservation": "bridge",
+    "CreateOutcome": "bridge",
+    "BrokerOptions": "broker",
+    "BrokerUser": "broker",
+    "generate_secret": "broker",
+    "hash_password": "broker",
+    "write_auth_files": "broker",
+    "write_broker_config": "broker",
+    "LearnedTopics": "learned",
+    "MqttMetrics": "metrics",
+    "Change": "notifier",
+    "MqttNotifier": "notifier",
+    "MosquittoProcess": "process",
+    "find_mosquitto": "process",
+    "MQTT_CREATE_REQ": "service",
+    "MQTT_RECEIVE_REQ": "service",
+    "MqttService": "service",
+    "server_settings": "service",
+    "MqttSettings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MQTT_CREATE_REQ",

@@ -42,6 +42,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, select
 
+from hub.ingest.contracts import EntityChange
 from hub.sta.columns import TABLES, Link, entity_table
 from hub.sta.entities import EntityType, UnknownEntity, entity_by_name, entity_by_set
 from hub.sta.mqtt.learned import LearnedTopics
@@ -127,6 +128,16 @@ class MqttNotifier:
         """Queue one entity set's committed changes; False when the queue was full (dropped)."""
         frozen = frozenset(changed) if changed is not None else None
         return self.notify_batch([Change(entity_set, tuple(ids), event, frozen)])
+
+    def committed(self, changes: Sequence[EntityChange]) -> None:
+        """:class:`hub.ingest.contracts.CommitObserver`: queue what one commit changed (the
+        ingest pipeline and the SensorThings write path call this after their commits)."""
+        self.notify_batch(
+            [
+                Change(change.entity_set, change.ids, change.event, change.changed)
+                for change in changes
+            ]
+        )
 
     def notify_batch(self, changes: Sequence[Change]) -> bool:
         """Queue everything one commit changed; never blocks. False when dropped (counted)."""

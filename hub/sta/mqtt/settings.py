@@ -65,6 +65,15 @@ class MqttSettings(BaseModel):
     service_root_url: str | None = None
     # What the service root advertises; empty means ``mqtt://host:port``.
     endpoints: list[str] = Field(default_factory=list)
+    # Where the hub keeps the broker's password and ACL files up to date with its users
+    # (None: <data_dir>/mqtt/auth); point Mosquitto's password_file and acl_file at them.
+    auth_dir: Path | None = None
+    # The broker's pid file (Mosquitto's pid_file): after rewriting the files the hub sends
+    # that process SIGHUP, so it re-reads them. None: reload it yourself (or the hub started
+    # the broker itself, as ``auasu demo`` does).
+    broker_pid_file: Path | None = None
+    # How often the hub compares its users with what it last wrote into the files.
+    auth_sync_s: float = Field(default=5.0, gt=0)
 
     @field_validator("client_id", "username")
     @classmethod

@@ -26,6 +26,7 @@ from hub.sta.entities import EntityType, entity_by_name
 from hub.sta.errors import ApiError
 from hub.sta.paths import ResourcePath
 from hub.sta.write import links, locations
+from hub.sta.write.changes import record
 from hub.sta.write.context import Outcome, WriteContext
 from hub.sta.write.drafts import Draft, Ref
 from hub.sta.write.models import TABLES, HistoricalLocationBody, ObservationBody
@@ -92,15 +93,19 @@ class Creator:
     def flush(self) -> list[int]:
         """Write the queued Observations; their ids in queue order."""
         pending, self._pending = self._pending, []
-        return write_observations(self.conn, self.context.archive(self.raw), pending)
+        ids = write_observations(self.conn, self.context.archive(self.raw), pending)
+        record(self.conn, OBSERVATION.set_name, ids, "create")
+        return ids
 
     # --- helpers ----------------------------------------------------------------------------
 
     def _insert(self, entity: EntityType, values: dict[str, Any]) -> int:
         table: Any = TABLES[entity.name]
-        return int(
+        new_id = int(
             self.conn.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
         )
+        record(self.conn, entity.set_name, (new_id,), "create")
+        return new_id
 
     def _ref(self, ref: Ref, where: str) -> int:
         found = self._resolved.get(ref)

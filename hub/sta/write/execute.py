@@ -7,6 +7,9 @@ own on the calling thread: it touches no observation the writer could be writing
 it off the writer keeps device acknowledgements fast. Without a pipeline (read-only rigs, tests)
 everything runs directly; the store functions are the same either way.
 
+After the commit -- never before, never after a rollback -- what the work created and updated
+(:mod:`.changes`) is announced to the pipeline's commit observers (the MQTT notifier).
+
 Failures become one-line answers (:func:`problem`): a refused payload its status, a conflict
 with stored data 409, a store that is down 503.
 """
@@ -27,6 +30,7 @@ from hub.sta.entities import UnknownEntity, UnknownProperty
 from hub.sta.errors import ApiError
 from hub.sta.options import OptionError
 from hub.sta.paths import PathError
+from hub.sta.write.changes import ChangeLog, tracking
 from hub.sta.write.context import ADAPTER, WriteContext
 from hub.store import Store
 from hub.store.api_writes import write_transaction
@@ -44,20 +48,31 @@ def transact[T](
     *,
     observations: bool,
 ) -> T:
-    """Run ``work`` in one transaction and return what it returned, after the commit."""
+    """Run ``work`` in one transaction and return what it returned, after the commit; then
+    announce what it changed to the pipeline's commit observers."""
+    log = ChangeLog()
+
+    def tracked(conn: Connection) -> T:
+        with tracking(conn, log):
+            return work(conn)
+
     try:
         if observations and pipeline is not None:
             origin = ChannelContext(
                 channel=context.channel, peer=context.peer, received_at=context.received_at
             )
-            future = pipeline.submit_prepared(PreparedWrite(ADAPTER, origin, work))
-            return _wait(future)
-        with write_transaction(store.engine) as conn:
-            return work(conn)
+            future = pipeline.submit_prepared(PreparedWrite(ADAPTER, origin, tracked))
+            result = _wait(future)
+        else:
+            with write_transaction(store.engine) as conn:
+                result = tracked(conn)
     except IntegrityError as exc:
         raise ApiError(409, f"the write conflicts with stored data: {_first_line(exc)}") from None
     except WriteFailed as exc:
         raise ApiError(503, str(exc)) from None
+    if pipeline is not None:
+        pipeline.announce(log.changes())
+    return result
 
 
 def _wait[T](future: concurrent.futures.Future[T]) -> T:

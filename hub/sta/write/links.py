@@ -25,6 +25,7 @@ from sqlalchemy import Connection, func, select, update
 from hub.sta.entities import EntityType
 from hub.sta.errors import ApiError
 from hub.sta.write import locations
+from hub.sta.write.changes import record
 from hub.sta.write.models import TABLES
 from hub.store.schema import multi_datastream_observed_properties, observations
 
@@ -101,6 +102,8 @@ def bind(
         (other,) = others
         _check_stream_switch(conn, entity, entity_id, navigation, other, where)
         conn.execute(update(table).where(table.c.id == entity_id).values({OWN_KEY[key]: other}))
+        # A new link, no property changed: entity topics are told, property topics are not.
+        record(conn, entity.set_name, (entity_id,), "update", ())
     elif key in OTHER_KEY:
         target = entity.navigation(navigation).target
         if key == ("Datastream", "Observations") or key == ("MultiDatastream", "Observations"):
@@ -113,6 +116,7 @@ def bind(
             .where(other_table.c.id.in_(others))
             .values({OTHER_KEY[key]: entity_id})
         )
+        record(conn, target.set_name, others, "update", ())
         if key == ("Thing", "HistoricalLocations"):
             for other in others:
                 _replay_history(conn, other)

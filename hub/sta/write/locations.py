@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select
 
 from hub.sta.errors import ApiError
+from hub.sta.write.changes import record
 from hub.sta.write.values import GEOJSON, GEOJSON_TYPES
 from hub.store.batches import dialect_insert
 from hub.store.schema import (
@@ -55,6 +56,7 @@ def move_thing(conn: Connection, thing_id: int, location_ids: Iterable[int], now
         .values(thing_id=thing_id, time=now)
         .returning(historical_locations.c.id)
     ).scalar_one()
+    record(conn, "HistoricalLocations", (int(history_id),), "create")
     link_history(conn, int(history_id), wanted)
 
 
@@ -149,7 +151,7 @@ class FeatureDeriver:
             return int(existing)
         # ON CONFLICT: a concurrent writer (another hub on the same database) may derive the
         # same feature at the same moment.
-        self.conn.execute(
+        inserted = self.conn.execute(
             dialect_insert(self.conn, features_of_interest)
             .values(
                 key=key,
@@ -161,4 +163,7 @@ class FeatureDeriver:
             )
             .on_conflict_do_nothing(index_elements=["key"])
         )
-        return int(self.conn.execute(query).scalar_one())
+        feature_id = int(self.conn.execute(query).scalar_one())
+        if inserted.rowcount:
+            record(self.conn, "FeaturesOfInterest", (feature_id,), "create")
+        return feature_id

@@ -27,6 +27,7 @@ from hub.sta.entities import EntityType
 from hub.sta.errors import ApiError
 from hub.sta.paths import ResourcePath
 from hub.sta.write import links
+from hub.sta.write.changes import record
 from hub.sta.write.context import Outcome, WriteContext
 from hub.sta.write.drafts import Ref
 from hub.sta.write.models import TABLES, representation, validate
@@ -83,6 +84,9 @@ class UpdateEntity:
         elif entity.name == "MultiDatastream":
             _check_width(conn, entity_id, len(values["unit_of_measurements"]))
         conn.execute(update(table).where(table.c.id == entity_id).values(values))
+        after = representation(entity, {**row, **values})
+        changed = [name for name in {**current, **after} if current.get(name) != after.get(name)]
+        record(conn, entity.set_name, (entity_id,), "update", changed)
         for navigation, refs in self.links.items():
             where = f"{entity.name}/{navigation}"
             ids = [context.resolve(conn, ref, where) for ref in refs]

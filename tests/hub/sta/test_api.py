@@ -20,6 +20,7 @@ from adapters.base import Aggregation
 from hub.mapping import MappingSet
 from hub.metrics import HubMetrics
 from hub.sta.entities import OBSERVATION
+from hub.sta.read import CONFORMANCE
 from hub.sta.serialize import Extras, property_value
 from hub.store import Store
 from hub.store.queries import Extent
@@ -96,7 +97,9 @@ def world(store_url: str) -> Iterator[World]:
 def test_service_root(world: World) -> None:
     body = world.get("/v1.1")
     assert body["value"] == [{"name": name, "url": f"{ROOT}/{name}"} for name in SETS]
-    assert body["serverSettings"] == {"conformance": []}
+    # Without MQTT configured, the MQTT classes and endpoints are not advertised.
+    assert body["serverSettings"] == {"conformance": list(CONFORMANCE)}
+    assert not any("mqtt" in uri for uri in CONFORMANCE)
     assert world.get("/v1.1/") == body
 
 

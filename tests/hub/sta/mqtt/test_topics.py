@@ -69,6 +69,8 @@ def test_subscriptions() -> None:
     assert deep.deep and deep.kind == "entity" and deep.entity_name == "Thing"
     shared = parse_subscription("$share/dash/v1.1/Things?$select=name")
     assert shared.topic == "v1.1/Things?$select=name"
+    # Every entity set the read path serves is a topic, MultiDatastreams included.
+    assert parse_subscription("v1.1/MultiDatastreams(2)/Observations").direct
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,6 @@ def test_subscriptions() -> None:
         ("v1.1/Observations(1)/result?$select=result", "property topic"),
         ("v1.1/Observations(1)/result/$value", "value path"),
         ("v1.1/Things(1)/Datastreams/$ref", "ref path"),
-        ("v1.1/MultiDatastreams", "not served"),
         ("v1.1/Things(1)/Nothing", "no property"),
         ("v1.1", "does not start with"),
     ],
