@@ -12,6 +12,9 @@ starts `auasu serve` over that database, and measures over real HTTP with one ke
 (e) Observations?$count=true&$top=1                                         goal p95 <= 1 s
 
 Latencies are to the last byte of the response, random datastreams and days, after a warm-up.
+By default (--cache warm) the database files are read once first, so the OS page cache holds
+them as it would on a serving machine; the run prints how much was resident before and after
+(--cache as-is measures whatever the cache holds: after a reboot, cold disk seeks).
 The database stays (SQLite: <data-dir>/sta_query.sqlite3; PostgreSQL: database auasu_bench) so
 that --reuse can skip the load when it holds exactly this data; --load-only loads and stops.
 A case the hub answers with 501 is reported as not supported instead of failing the run.
@@ -154,6 +157,62 @@ def database_size(store: Store, url: str) -> str:
         total = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
         table = conn.exec_driver_sql("SELECT pg_total_relation_size('observations')").scalar_one()
     return f"{total / 2**30:.2f} GiB (observations with indexes {table / 2**30:.2f} GiB)"
+
+
+def database_files(store: Store, url: str) -> list[Path]:
+    """The files holding the database: the SQLite file and its WAL, or PostgreSQL's files of
+    the observations table and its indexes (every 1 GiB segment)."""
+    if store.backend == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        return sorted(path.parent.glob(path.name + "*"))
+    with store.connect() as conn:
+        root = Path(conn.exec_driver_sql("SHOW data_directory").scalar_one())
+        relations = conn.exec_driver_sql(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.oid = "
+            "'observations'::regclass OR c.oid IN (SELECT indexrelid FROM pg_index "
+            "WHERE indrelid = 'observations'::regclass)"
+        ).scalars()
+        bases = [root / rel for rel in relations]
+    return sorted(p for base in bases for p in base.parent.glob(base.name + "*"))
+
+
+def cache_residency(files: list[Path]) -> str:
+    """How much of ``files`` the OS page cache holds (util-linux ``fincore``), as text."""
+    files = [path for path in files if path.exists()]  # a WAL goes with its last connection
+    try:
+        out = subprocess.run(
+            [
+                "fincore",
+                "--bytes",
+                "--noheadings",
+                "--raw",
+                "--output",
+                "RES,SIZE",
+                *map(str, files),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unknown ({exc.__class__.__name__})"
+    resident = total = 0
+    for line in out.splitlines():
+        res, size = line.split()
+        resident, total = resident + int(res), total + int(size)
+    share = resident / total if total else 0.0
+    return f"{share:.0%} of {total / 2**30:.2f} GiB resident in the OS page cache"
+
+
+def warm_files(files: list[Path]) -> None:
+    """Read ``files`` once so that the OS caches them, as a serving machine's would be."""
+    for path in files:
+        if not path.exists():
+            continue
+        with path.open("rb") as handle:
+            while handle.read(1 << 24):
+                pass
 
 
 def server_version(store: Store) -> str:
@@ -494,12 +553,20 @@ def main() -> int:
     parser.add_argument("--page-order", choices=("id", "phenomenonTime"), default="id")
     parser.add_argument("--deep-page", type=int, default=10_000)
     parser.add_argument("--deep-repeats", type=int, default=20)
+    parser.add_argument(
+        "--cache",
+        choices=("warm", "as-is"),
+        default="warm",
+        help="warm: read the database files once first, so the OS caches them (the state of a "
+        "serving machine); as-is: measure whatever the cache holds (after a reboot: cold)",
+    )
     args = parser.parse_args()
 
     url, data = prepare(args)
     store = Store.open(url)
     try:
         version, size = server_version(store), database_size(store, url)
+        files = database_files(store, url)
         with store.connect() as conn:
             streams = list(conn.execute(datastreams.select().with_only_columns(datastreams.c.id)))
     finally:
@@ -515,6 +582,10 @@ def main() -> int:
     print(f"database: {size}")
     if args.load_only:
         return 0
+    print(f"page cache before: {cache_residency(files)}")
+    if args.cache == "warm":
+        warm_files(files)
+        print(f"page cache after reading the files once (--cache warm): {cache_residency(files)}")
     with tempfile.TemporaryDirectory(prefix="auasu-bench-hub-") as tmp:
         hub, port = start_hub(url, Path(tmp))
         try:
@@ -526,6 +597,7 @@ def main() -> int:
     for line in [c.line() for c in cases[:3]] + paging_lines(paged, args) + [cases[3].line()]:
         print(line)
     print(f"load average of the last 5 min, after the requests: {os.getloadavg()[1]:.1f}")
+    print(f"page cache after the requests: {cache_residency(files)}")
     summary = {case.label[1]: case.summary() for case in cases}
     print(json.dumps({"backend": args.backend, "load": data, **summary, "d": paged}))
     return 0

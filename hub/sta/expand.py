@@ -245,19 +245,17 @@ class Writer:
     ) -> dict[int, list[Row]]:
         """The page of Observations of each of ``streams`` (:mod:`hub.sta.latest`); adds the
         streams that have more to ``more``."""
-        dialect = self.dialect
+        offset = min(options.skip + options.top, MAX_SKIP)
         stmt = latest.statement(
-            dialect, entity, streams, order, conditions, options.skip, options.top
+            self.dialect, entity, streams, order, conditions, options.skip, options.top, offset
         )
         groups: dict[int, list[Row]] = defaultdict(list)
         for fetched in self.conn.execute(stmt).all():
             mapping = _mapping(fetched)
-            groups[mapping[latest.PARENT]].append(mapping)
-        # An index probe rather than one more whole row per stream: the map query fetches
-        # one row per stream, and a second would double its heap reads.
-        offset = min(options.skip + options.top, MAX_SKIP)
-        beyond = latest.streams_with_row_at(dialect, entity, streams, order, conditions, offset)
-        more.update(self.conn.execute(beyond).scalars())
+            parent = mapping[latest.PARENT]
+            groups[parent].append(mapping)
+            if mapping[latest.MORE]:
+                more.add(parent)
         return groups
 
 

@@ -7,6 +7,10 @@ asks for a whole page at once: per Datastream, the first and the last observatio
 (phenomenon time, id) -- two correlated ``LIMIT 1`` seeks on ix_observations_stream_time -- and
 their times, with the same meaning as ``datastream_extent``. MultiDatastreams are read the same
 way from their observations (``multi_datastream_id``) on ix_observations_multi_time.
+
+PostgreSQL takes the two seeks as ``LEFT JOIN LATERAL (... LIMIT 1)`` that return the times
+directly (about a third faster than scalar subplans followed by joins on id); SQLite, which
+has no LATERAL, seeks ids on the covering index and joins by rowid.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, select, true
 
 from hub.sta.idlist import chunks, id_in
 from hub.store.queries import Extent
@@ -58,6 +62,8 @@ def _edge(stream: Any, column: str, *, latest: bool) -> Any:
 
 
 def _chunk(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> dict[int, Extent]:
+    if conn.dialect.name == "postgresql":
+        return _chunk_lateral(conn, table, column, ids)
     stream: Any = table.alias("stream")
     edges = (
         select(
@@ -85,6 +91,47 @@ def _chunk(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> d
     ).all()
     return {
         row.stream_id: Extent(
+            row.phenomenon_time_start, row.phenomenon_time_end, row.first_result, row.last_result
+        )
+        for row in rows
+    }
+
+
+def _chunk_lateral(
+    conn: Connection, table: Table, column: str, ids: Sequence[int]
+) -> dict[int, Extent]:
+    stream: Any = table.alias("stream")
+    obs: Any = observations.c
+    own = obs[column] == stream.c.id
+    first = (
+        select(obs.phenomenon_time_start, obs.result_time)
+        .where(own)
+        .order_by(obs.phenomenon_time_start.asc(), obs.id.asc())
+        .limit(1)
+        .lateral("first_obs")
+    )
+    last = (
+        select(obs.phenomenon_time_end, obs.result_time)
+        .where(own)
+        .order_by(obs.phenomenon_time_start.desc(), obs.id.desc())
+        .limit(1)
+        .lateral("last_obs")
+    )
+    firsts: Any = first.c
+    lasts: Any = last.c
+    rows = conn.execute(
+        select(
+            stream.c.id,
+            firsts.phenomenon_time_start,
+            lasts.phenomenon_time_end,
+            firsts.result_time.label("first_result"),
+            lasts.result_time.label("last_result"),
+        )
+        .select_from(stream.outerjoin(first, true()).outerjoin(last, true()))
+        .where(id_in(conn.dialect.name, stream.c.id, ids))
+    ).all()
+    return {
+        row.id: Extent(
             row.phenomenon_time_start, row.phenomenon_time_end, row.first_result, row.last_result
         )
         for row in rows

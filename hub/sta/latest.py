@@ -35,6 +35,8 @@ from hub.store.schema import datastreams, multi_datastreams, observations
 
 # The label of the parent's id in expansion rows (not "_parent": Row has an attribute so named).
 PARENT = "sta_parent"
+# The label of the column saying whether the row's Datastream has a row after this page.
+MORE = "sta_more"
 
 # The stream tables and the observation column that refers to each.
 _STREAMS: dict[str, tuple[Table, str]] = {
@@ -66,16 +68,29 @@ def statement(
     conditions: Sequence[ColumnElement[bool]],
     skip: int,
     limit: int,
+    more_at: int,
 ) -> Select[Any]:
-    """Observation rows plus :data:`PARENT` (the Datastream id): for each of ``datastream_ids``,
-    its rows meeting ``conditions`` (over the ``observations`` base table) in ``order``, after
-    ``skip``, at most ``limit``. Ordered by Datastream, then ``order``. ``parent`` is Datastream
-    or MultiDatastream (the ids are of that type)."""
+    """Observation rows plus :data:`PARENT` (the Datastream id) and :data:`MORE`: for each of
+    ``datastream_ids``, its rows meeting ``conditions`` (over the ``observations`` base table)
+    in ``order``, after ``skip``, at most ``limit``. Ordered by Datastream, then ``order``.
+    ``parent`` is Datastream or MultiDatastream (the ids are of that type). :data:`MORE` says
+    whether the Datastream has a row at 0-based position ``more_at`` (a next page): an index
+    probe per Datastream inside the same statement, which costs PostgreSQL a fraction of a
+    separate semi-join over the same Datastreams."""
     assert order.keys is not None
     table, column = _STREAMS[parent.name]
     stream: Any = table.alias("stream")
     obs: Any = observations.c
     per_stream = [obs[column] == stream.c.id, *conditions]
+    more = (
+        select(obs.id)
+        .where(*per_stream)
+        .order_by(*order.terms)
+        .limit(1)
+        .offset(more_at)
+        .exists()
+        .label(MORE)
+    )
     if dialect == "postgresql":
         newest = (
             select(observations)
@@ -87,7 +102,7 @@ def statement(
         )
         cols: Any = newest.c
         return (
-            select(newest, stream.c.id.label(PARENT))
+            select(newest, stream.c.id.label(PARENT), more)
             .select_from(stream.join(newest, true()))
             .where(id_in(dialect, stream.c.id, datastream_ids))
             .order_by(stream.c.id, *(key.term(cols[key.column.name]) for key in order.keys))
@@ -95,32 +110,8 @@ def statement(
     ids = select(obs.id).where(*per_stream).order_by(*order.terms).limit(limit).offset(skip)
     row: Any = observations.alias("newest")
     return (
-        select(row, stream.c.id.label(PARENT))
+        select(row, stream.c.id.label(PARENT), more)
         .select_from(stream.join(row, row.c.id.in_(ids)))
         .where(id_in(dialect, stream.c.id, datastream_ids))
         .order_by(stream.c.id, *(key.term(row.c[key.column.name]) for key in order.keys))
     )
-
-
-def streams_with_row_at(
-    dialect: str,
-    parent: EntityType,
-    datastream_ids: Sequence[int],
-    order: Ordering,
-    conditions: Sequence[ColumnElement[bool]],
-    offset: int,
-) -> Select[Any]:
-    """The ids among ``datastream_ids`` that have a row at 0-based position ``offset`` of their
-    observations meeting ``conditions`` in ``order`` (a next page), read from the index alone
-    when there are no conditions."""
-    table, column = _STREAMS[parent.name]
-    stream: Any = table.alias("stream")
-    obs: Any = observations.c
-    probe = (
-        select(obs.id)
-        .where(obs[column] == stream.c.id, *conditions)
-        .order_by(*order.terms)
-        .limit(1)
-        .offset(offset)
-    )
-    return select(stream.c.id).where(id_in(dialect, stream.c.id, datastream_ids), probe.exists())

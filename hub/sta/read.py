@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from flask import Response, current_app, jsonify, request
 
 from hub.sta import formats, paging
@@ -169,19 +170,27 @@ def _collection(
 
 
 def _json_response(body: Any) -> Response:
-    """``body`` as compact JSON (jsonify's bytes, but UTF-8 rather than ``\\u`` escapes).
+    """``body`` as compact UTF-8 JSON.
 
     A page of 10,000 observations or the map query's thousands of entities is megabytes of
-    JSON: one direct C-encoder call, and non-ASCII text (station names, ``µg/m³``) written as
-    itself, which is shorter on the wire and cheaper to encode than escaping it.
+    JSON: orjson writes it several times faster than the standard encoder, and non-ASCII text
+    (station names, ``µg/m³``) as itself. Datetimes and dataclasses go through the app's own
+    ``default`` so that the bytes say what ``jsonify`` would have said.
     """
-    text = json.dumps(
-        body,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=getattr(current_app.json, "default", None),
-    )
-    return Response(text + "\n", mimetype="application/json")
+    default = getattr(current_app.json, "default", None)
+    try:
+        data = orjson.dumps(body, default=default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        # An integer beyond 64 bits (a client may store one in properties) is valid JSON
+        # that orjson will not write; the standard encoder will.
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=default)
+        data = (text + "\n").encode()
+    return Response(data, mimetype="application/json")
+
+
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_APPEND_NEWLINE
+)
 
 
 def _next_url(page: Page, options: QueryOptions, order: Ordering, bound: str) -> str | None:

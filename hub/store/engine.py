@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from hub.store import sqlite_functions
+from hub.store import jsoncodec, sqlite_functions
 
 
 class StoreError(Exception):
@@ -16,6 +16,8 @@ class StoreError(Exception):
 
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+SQLITE_MMAP_BYTES = 64 * 1024**3  # address space only; the OS pages in what is read
+SQLITE_CACHE_KIB = 64 * 1024  # per connection
 
 
 def default_url(data_dir: Path) -> str:
@@ -38,15 +40,21 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             parsed,
             pool_pre_ping=True,
+            json_deserializer=jsoncodec.loads,
             pool_size=5,
             max_overflow=5,
             # A statement that waits on a lock or a dead server must not hang a writer forever.
-            connect_args={"connect_timeout": 5, "options": "-c statement_timeout=60000"},
+            # A UTC session makes psycopg hand back datetimes already in datetime.UTC, which
+            # hub.store.types passes through instead of converting every value it reads.
+            connect_args={
+                "connect_timeout": 5,
+                "options": "-c statement_timeout=60000 -c timezone=UTC",
+            },
         )
     database = parsed.database or ""
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": 30})
+    engine = create_engine(parsed, connect_args={"timeout": 30}, json_deserializer=jsoncodec.loads)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -70,5 +78,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Reads of a large store are B-tree descents over pages the OS already caches: mapping
+    # the file saves a read() system call and a copy per page, and a larger private cache
+    # keeps the upper index levels. Both are ceilings, not allocations.
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
     sqlite_functions.register(dbapi_connection)

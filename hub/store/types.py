@@ -54,7 +54,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         # per dialect is worth it. The values are the same as process_result_value's.
         if dialect.name == "sqlite":
             return _from_sqlite_text
-        return self.process_result_value_of
+        return _from_postgresql
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return self.process_result_value_of(value)
@@ -70,6 +70,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _from_postgresql(value: Any) -> datetime | None:
+    # The engine's sessions run in UTC (hub.store.engine), so psycopg's values carry
+    # datetime.UTC already; anything else (another session time zone) is converted.
+    if value is not None and value.tzinfo is UTC:
+        return value  # type: ignore[no-any-return]
+    return UTCDateTime.process_result_value_of(value)
 
 
 def _from_sqlite_text(value: Any) -> datetime | None:
