@@ -1,7 +1,8 @@
 """Compile parsed ``$filter`` / ``$orderby`` trees into SQLAlchemy Core over an entity's table.
 
 One module per idea: :mod:`.core` (conditions, navigation, dispatch), :mod:`.operand` (the
-values passed around), :mod:`.numbers`, :mod:`.strings`, :mod:`.temporal` and :mod:`.spatial`.
+values passed around), :mod:`.numbers`, :mod:`.strings`, :mod:`.temporal`, :mod:`.spatial` and
+:mod:`.results` (``Observation/result``, stored over a float and a JSON column).
 :mod:`hub.sta.compiler` re-exports the entry points under their historical names.
 """
 

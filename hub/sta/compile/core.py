@@ -12,7 +12,9 @@ Semantics worth knowing (the domain modules say more: :mod:`.temporal`, :mod:`.s
   A to-one path whose first hop is a foreign key on the base row compiles to
   ``fk IN (SELECT id ...)`` so the (datastream, phenomenon time) index stays usable.
 * JSON members are typed by what they are compared with; a member of another JSON type never
-  matches (and never raises a cast error on PostgreSQL).
+  matches (and never raises a cast error on PostgreSQL). ``Observation/result`` likewise: a
+  number, a string, a boolean or null, read from its float column or its JSON twin by what it
+  is compared with (:mod:`.results`).
 * Constant sub-expressions (``now() sub duration'P1D'``, ``2 mul 3``, two geometry literals) are
   folded in Python.
 * ``$orderby`` sorts NULLs as the largest value on both backends (PostgreSQL's default); it may
@@ -40,13 +42,12 @@ from hub.sta.columns import (
     link_condition,
     stored,
 )
-from hub.sta.compile import numbers, spatial, strings, temporal
+from hub.sta.compile import numbers, results, spatial, strings, temporal
 from hub.sta.compile.operand import (
     BOOL,
     DURATION,
     GEOMETRY,
     INTERVAL,
-    NUMBER,
     STR,
     CompileError,
     Operand,
@@ -196,14 +197,12 @@ class Compiler:
         if left.is_const:
             check_types(left.vtype, right.vtype, op)
             return sql_true() if _CMP[op](left.const, right.const) else false()
-        if right.is_const and right.vtype is STR and _is_result(left):
-            # An Observation's result may be of any type, and ets-sta10 (and FROST, certified
-            # against it) compare a numeric result with a string literal as text:
-            # result gt '3' holds for 4..9 but not for 10..12. Other numbers stay strict.
-            as_text: ColumnElement[bool] = _CMP[op](
-                numbers.as_text(sql(left, left.vtype)), sql(right, STR)
-            )
-            return as_text
+        read = _reading(left, right)
+        if read is not None:
+            # Observation/result compared with a string or a boolean: that reading of it (a
+            # number as text, as ets-sta10 wants); with anything else its numeric column.
+            by_reading: ColumnElement[bool] = _CMP[op](sql(left, read), sql(right, read))
+            return by_reading
         want = left.vtype or right.vtype or STR
         check_types(left.vtype, right.vtype, op)
         if want not in _COMPARABLE:
@@ -220,6 +219,9 @@ class Compiler:
             return sql_true() if (left.const is right.const) == (op == "eq") else false()
         if left.geometry is not None:
             return spatial.null_check(left, op)
+        if left.readings is not None:
+            found: ColumnElement[bool] = left.readings.null
+            return found if op == "eq" else not_(found)
         value = sql(left, STR) if left.json is None else json_member(*left.json, BOOL, True)
         null: ColumnElement[bool] = value.is_(None) if op == "eq" else value.is_not(None)
         return null
@@ -255,6 +257,9 @@ class Compiler:
             return Operand(interval=(start, end), vtype=INTERVAL)
         if spec.kind == "geometry":
             return spatial.stored(geometry_columns(source, spec))
+        twin = results.twin(resolved.entity.name, resolved.property.name)
+        if twin is not None:
+            return results.operand(columns[spec.columns[0]], columns[twin], spec.value_type)
         if spec.kind == "json":
             if not resolved.json_keys:
                 raise CompileError(f"{'/'.join(node.path)} is an object: name a member of it")
@@ -361,7 +366,10 @@ def compile_orderby(items: Sequence[OrderBy], entity: EntityType) -> list[Column
         raise CompileError(str(exc), 501) from None
 
 
-def _is_result(val: Operand) -> bool:
-    """Whether ``val`` is the numeric column of ``Observation/result`` (only Observations have a
-    column of that name; non-numeric results live in ``result_json``)."""
-    return val.vtype in NUMBER and val.json is None and getattr(val.expr, "key", None) == "result"
+def _reading(left: Operand, right: Operand) -> ValueType | None:
+    """STR or BOOL when one side has readings (:mod:`.results`) and the other is a string or a
+    boolean; None when the comparison is an ordinary one (numbers read the typed column)."""
+    if (left.readings is None) == (right.readings is None):
+        return None
+    other = right if left.readings is not None else left
+    return other.vtype if other.vtype in (STR, BOOL) else None

@@ -74,7 +74,8 @@ def rounding(name: str, arg: Operand) -> Operand:
 
 def as_text(expr: Any) -> Any:
     """A stored number as text, spelled alike on both backends: whole values without a
-    fraction (``4`` rather than SQLite's ``4.0``), others as the backend prints a double."""
+    fraction (``4`` rather than SQLite's ``4.0``), others as the backend prints a double
+    (the text reading of a numeric ``Observation/result``, :mod:`.results`)."""
     whole = and_(func.abs(expr) < 1e15, expr == func.round(expr))
     return case(
         (whole, cast(cast(func.round(expr), BigInteger), Text)),

@@ -2,8 +2,10 @@
 
 An operand is either a constant (folded in Python, bound only when it meets a column) or SQL:
 a plain column expression, a JSON member still waiting for its type, a time interval
-``(start, end)``, or a geometry spelled once per backend. The helpers here turn an operand into
-SQL of the type its context wants, always through bound parameters.
+``(start, end)``, a geometry spelled once per backend, or a column whose values of other types
+live in a JSON twin (``Observation/result``, :class:`Readings`, built by :mod:`.results`). The
+helpers here turn an operand into SQL of the type its context wants, always through bound
+parameters.
 """
 
 from __future__ import annotations
@@ -33,6 +35,20 @@ class CompileError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Readings:
+    """A property read as each type, for values spread over a typed column and a JSON twin.
+
+    ``text``: the value as SQL text, NULL when it has no text form; ``boolean``: a SQL boolean,
+    NULL unless it is a boolean; ``null``: the condition "no value at all" (never SQL NULL
+    itself, so that ``ne null`` can be its negation). :mod:`.results` says which values read how.
+    """
+
+    text: Any
+    boolean: Any
+    null: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Operand:
     """A compiled operand.
 
@@ -41,7 +57,8 @@ class Operand:
     ``json`` a JSON column and member keys, typed later by the comparison; ``interval`` the
     (start, end) expressions of a time interval; ``geometry`` the (SQLite, PostgreSQL)
     spellings of a geometry; ``distance`` the PostGIS arguments of a ``geo.distance`` result, so
-    that ``lt``/``le`` can add an index-assisted ``ST_DWithin``.
+    that ``lt``/``le`` can add an index-assisted ``ST_DWithin``; ``readings`` the other types of
+    a column with a JSON twin (``expr`` then is the typed column, read when a number is wanted).
     """
 
     expr: Any = None
@@ -52,6 +69,7 @@ class Operand:
     interval: tuple[Any, Any] | None = None
     geometry: tuple[Any, Any] | None = None
     distance: tuple[Any, Any] | None = None
+    readings: Readings | None = None
 
 
 def const(value: Any, vtype: ValueType | None) -> Operand:
@@ -69,11 +87,17 @@ def check_types(left: ValueType | None, right: ValueType | None, where: str) -> 
 
 
 def sql(val: Operand, want: ValueType | None) -> Any:
-    """``val`` as SQL; ``want`` types constants and JSON members; an interval gives its start."""
+    """``val`` as SQL; ``want`` types constants, JSON members and readings (a string or boolean
+    reading of a column with a JSON twin; any other ``want`` reads its typed column); an interval
+    gives its start."""
     if val.is_const:
         return bind_value(val.const, val.vtype or want)
     if val.json is not None:
         return json_member(*val.json, want)
+    if val.readings is not None and want is STR:
+        return val.readings.text
+    if val.readings is not None and want is BOOL:
+        return val.readings.boolean
     if val.interval is not None:
         return val.interval[0]
     if val.geometry is not None:
@@ -82,8 +106,10 @@ def sql(val: Operand, want: ValueType | None) -> Any:
 
 
 def text(val: Operand) -> Any:
-    """A string argument of a function (constants cast so PostgreSQL knows their type)."""
-    check_types(STR, val.vtype if val.json is None else STR, "as a string argument")
+    """A string argument of a function (constants cast so PostgreSQL knows their type; a
+    column with a JSON twin gives its text reading)."""
+    if val.readings is None:
+        check_types(STR, val.vtype if val.json is None else STR, "as a string argument")
     if val.is_const:
         return cast(bind_value(val.const, STR), Text)
     return sql(val, STR)

@@ -4,6 +4,8 @@ Nothing builds a LIKE pattern: ``substringof``/``startswith``/``endswith`` use `
 ``strpos`` and ``substr``, so ``%``, ``_`` and ``\\`` in client text are plain characters and
 matching is case-sensitive on both backends (SQLite's LIKE is not). ``indexof`` and
 ``substring`` are 0-based, as OData 4 and FROST 2.5 (see :mod:`hub.sta.filter.functions`).
+``Observation/result`` is an argument as its text: string results, and numbers as text
+(:mod:`.results`).
 """
 
 from __future__ import annotations

@@ -127,6 +127,12 @@ OBSERVATION_CASES = [
     ("result ge 40 and result lt 60", "O1"),
     ("result eq 40 or result eq 7.25 or result eq 1000", "O1 O4"),
     ("not (result gt 50)", "O1 O4 O5"),
+    # Numeric results only here (tests/hub/sta/test_result_filter.py has the other types).
+    ("result eq null", ""),
+    ("result ne null", "O1 O2 O3 O4 O5"),
+    ("result eq '40' or result eq '7.25'", "O1 O4"),  # numbers as text (ets-sta10)
+    ("startswith(result, '6') or length(result) eq 4", "O2 O3 O4 O5"),
+    ("result eq true or result eq false", ""),
     ("resultQuality eq 'suspect'", "O2"),
     ("resultQuality ne 'valid'", "O2"),
     ("resultTime eq null", "O3"),
