@@ -237,8 +237,8 @@ class Creator:
         history_id = self._insert(draft.entity, values)
         for item in inline:
             where.append(self._create_one(item))
+        # Linking its Locations moves the Thing when this is its newest HistoricalLocation.
         locations.link_history(self.conn, history_id, where)
-        locations.after_history_posted(self.conn, history_id, thing_id, values["time"])
         return history_id
 
     def _datastream(self, draft: Draft, implied: Implied) -> int:

@@ -3,8 +3,13 @@
 * Thing: its Datastreams and MultiDatastreams (with their Observations), its
   HistoricalLocations, its links to Locations (the Locations stay: other Things may be there);
 * Location: its links to Things and HistoricalLocations, and HistoricalLocations left without
-  any Location (a HistoricalLocation has at least one);
-* HistoricalLocation: its links to Locations;
+  any Location (a HistoricalLocation has at least one). A Thing that was there is not moved
+  back to an older place: the place is gone, not the move;
+* HistoricalLocation: its links to Locations. Deleting a Thing's newest HistoricalLocation
+  retracts the last move it records: the Thing goes back to the Locations of its newest
+  remaining HistoricalLocation (so its Locations stay those of its newest one, 18-088 §8.2.3).
+  With none remaining it keeps its current Locations: a Thing without a history still has a
+  place, and deleting the record of a move does not make it be nowhere;
 * Datastream / MultiDatastream: their Observations (and a MultiDatastream's property links);
 * Sensor: its Datastreams and MultiDatastreams; ObservedProperty: its Datastreams and the
   MultiDatastreams that measure it; FeatureOfInterest: its Observations;
@@ -28,6 +33,7 @@ from sqlalchemy import Connection, Select, delete, exists, select
 from hub.sta.entities import EntityType
 from hub.sta.errors import ApiError
 from hub.sta.paths import ResourcePath
+from hub.sta.write import locations as location_rules  # `locations` is the table below
 from hub.sta.write.context import Outcome, WriteContext
 from hub.sta.write.targets import addressed_id
 from hub.store.schema import (
@@ -215,7 +221,10 @@ def _location(conn: Connection, location_id: int) -> None:
 
 
 def _history(conn: Connection, history_id: int) -> None:
+    follower = location_rules.before_history_deleted(conn, history_id)
     _delete_histories(conn, historical_locations.c.id == history_id)
+    if follower is not None:
+        location_rules.follow_newest(conn, follower)
 
 
 def _datastream(conn: Connection, datastream_id: int) -> None:

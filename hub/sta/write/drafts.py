@@ -11,6 +11,11 @@ too (they are ignored), as FROST-Server reads it: clients such as ``frost-sta-cl
 full state of an entity they created earlier, and reading that as a deep insert would create a
 duplicate.
 
+An update never creates related entities (18-088 §10.3). Under its navigations it takes links
+and, from clients that re-send an entity they created by deep insert (whose inline children
+they never learnt the ids of), :class:`Echo` objects: inline entities without ``@iot.id`` that
+are accepted only when they restate an entity already related (:mod:`hub.sta.write.echoes`).
+
 Everything here is checked before the database is touched: property names and values against
 the models, navigation names against the entity whitelist, ids against the id syntax, and the
 size of the tree.
@@ -143,28 +148,43 @@ def _link(target: EntityType, value: Any, where: str, depth: int, budget: _Budge
     return _draft(target, value, where, depth + 1, budget)
 
 
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """An inline entity without ``@iot.id`` under a navigation of an update: taken for the
+    related entity it restates, or refused (:func:`hub.sta.write.echoes.identify`). Its own
+    navigations are not looked at: nothing under it is created or changed."""
+
+    target: EntityType
+    plain: dict[str, Any]
+    where: str
+
+
 def parse_update_links(
     entity: EntityType, navigations: Mapping[str, Any], where: str
-) -> dict[str, list[Ref]]:
-    """The links of an update: only ``{"@iot.id": …}`` bindings, never inline entities
-    (18-088 §10.3: an update must not carry related entities)."""
-    links: dict[str, list[Ref]] = {}
+) -> dict[str, list[Ref | Echo]]:
+    """The links of an update: ``{"@iot.id": …}`` bindings, and inline entities without an id
+    that may only restate related ones (18-088 §10.3: an update must not carry new entities)."""
+    links: dict[str, list[Ref | Echo]] = {}
     for name, value in navigations.items():
         nav = entity.navigation(name)
         inner = f"{where}/{name}"
         items = value if nav.to_many else [value]
         if nav.to_many and not isinstance(value, list):
             raise ApiError(400, f"{inner}: expected a JSON array of links")
-        refs = []
+        found: list[Ref | Echo] = []
         for index, item in enumerate(items):
             here = f"{inner}[{index}]" if nav.to_many else inner
             ref = parse_ref(nav.target, item, here)
-            if ref is None:
+            if ref is not None:
+                found.append(ref)
+                continue
+            plain = split(nav.target, item)[0] if isinstance(item, dict) else {}
+            if not plain:
                 raise ApiError(
                     400,
-                    f"{here}: an update may link existing entities ({{{quote_name(ID)}: n}}) "
-                    "but not carry new ones inline",
+                    f"{here}: an update links existing entities ({{{quote_name(ID)}: n}}); it "
+                    "cannot create new ones inline",
                 )
-            refs.append(ref)
-        links[name] = refs
+            found.append(Echo(nav.target, plain, here))
+        links[name] = found
     return links

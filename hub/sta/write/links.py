@@ -11,7 +11,16 @@ single-valued navigation and adds to a collection. Three storage shapes exist:
   Thing's history stays true.
 
 The ordered ``MultiDatastream.ObservedProperties`` cannot be rebound (each position is tied to
-a unit of measurement and to every stored result array): creating is the only way to set it.
+a unit of measurement and to every stored result array): creating is the only way to set it;
+restating the same properties in the same order (as clients re-sending a whole entity do) is
+accepted and changes nothing.
+
+Giving a Thing HistoricalLocations of another Thing may move both: each follows its newest
+HistoricalLocation (:func:`~hub.sta.write.locations.after_history_changed`).
+
+:data:`ASSOCIATION` and :func:`related` say which entities a navigation of a stored entity
+leads to; an update uses them to recognise related entities restated inline
+(:mod:`hub.sta.write.echoes`).
 """
 
 from __future__ import annotations
@@ -20,14 +29,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Select, Table, func, select, update
 
 from hub.sta.entities import EntityType
 from hub.sta.errors import ApiError
 from hub.sta.write import locations
 from hub.sta.write.changes import record
 from hub.sta.write.models import TABLES
-from hub.store.schema import multi_datastream_observed_properties, observations
+from hub.store.schema import (
+    historical_location_locations,
+    multi_datastream_observed_properties,
+    observations,
+    thing_locations,
+)
 
 # (entity, navigation) -> the column of this entity's table holding the other's id.
 OWN_KEY: dict[tuple[str, str], str] = {
@@ -53,6 +67,32 @@ OTHER_KEY: dict[tuple[str, str], str] = {
     ("MultiDatastream", "Observations"): "multi_datastream_id",
     ("FeatureOfInterest", "Observations"): "feature_of_interest_id",
 }
+# (entity, navigation) -> (association table, its column naming this entity, its column naming
+# the other).
+ASSOCIATION: dict[tuple[str, str], tuple[Table, str, str]] = {
+    ("Thing", "Locations"): (thing_locations, "thing_id", "location_id"),
+    ("Location", "Things"): (thing_locations, "location_id", "thing_id"),
+    ("HistoricalLocation", "Locations"): (
+        historical_location_locations,
+        "historical_location_id",
+        "location_id",
+    ),
+    ("Location", "HistoricalLocations"): (
+        historical_location_locations,
+        "location_id",
+        "historical_location_id",
+    ),
+    ("MultiDatastream", "ObservedProperties"): (
+        multi_datastream_observed_properties,
+        "multi_datastream_id",
+        "observed_property_id",
+    ),
+    ("ObservedProperty", "MultiDatastreams"): (
+        multi_datastream_observed_properties,
+        "observed_property_id",
+        "multi_datastream_id",
+    ),
+}
 # The navigation of a child created inside a parent that points back at the parent:
 # (parent entity, parent's navigation) -> child's navigation.
 INVERSE: dict[tuple[str, str], str] = {
@@ -76,6 +116,25 @@ INVERSE: dict[tuple[str, str], str] = {
 def exists(conn: Connection, entity: EntityType, entity_id: int) -> bool:
     table: Any = TABLES[entity.name]
     return conn.execute(select(table.c.id).where(table.c.id == entity_id)).first() is not None
+
+
+def related(entity: EntityType, entity_id: int, navigation: str) -> Select[Any]:
+    """The rows of the entities that ``navigation`` of stored entity ``entity_id`` leads to
+    (what a GET of ``…(entity_id)/navigation`` lists), all columns of the target's table."""
+    key = (entity.name, navigation)
+    table: Any = TABLES[entity.navigation(navigation).target.name]
+    if key in OWN_KEY:
+        own: Any = TABLES[entity.name]
+        pointer = select(own.c[OWN_KEY[key]]).where(own.c.id == entity_id).scalar_subquery()
+        return select(table).where(table.c.id == pointer)
+    if key in OTHER_KEY:
+        return select(table).where(table.c[OTHER_KEY[key]] == entity_id)
+    through, here, there = ASSOCIATION[key]
+    return (
+        select(table)
+        .join(through, through.c[there] == table.c.id)
+        .where(through.c[here] == entity_id)
+    )
 
 
 def require(conn: Connection, entity: EntityType, entity_id: int, where: str) -> int:
@@ -110,6 +169,11 @@ def bind(
             for other in others:
                 stream = "Datastream" if entity.name == "Datastream" else "MultiDatastream"
                 _check_stream_switch(conn, target, other, stream, entity_id, where)
+        # HistoricalLocations given to this Thing: the Things they leave or join may move.
+        moved = [
+            (other, locations.history_thing(conn, other), locations.is_newest(conn, other))
+            for other in (others if key == ("Thing", "HistoricalLocations") else ())
+        ]
         other_table: Any = TABLES[target.name]
         conn.execute(
             update(other_table)
@@ -117,9 +181,8 @@ def bind(
             .values({OTHER_KEY[key]: entity_id})
         )
         record(conn, target.set_name, others, "update", ())
-        if key == ("Thing", "HistoricalLocations"):
-            for other in others:
-                _replay_history(conn, other)
+        for other, former, was_newest in moved:
+            locations.after_history_changed(conn, other, former, was_newest)
     elif key == ("Thing", "Locations"):
         locations.move_thing(conn, entity_id, others, now)
     elif key == ("Location", "Things"):
@@ -130,6 +193,10 @@ def bind(
     elif key == ("Location", "HistoricalLocations"):
         for history in others:
             locations.link_history(conn, history, [entity_id])
+    elif key == ("MultiDatastream", "ObservedProperties") and list(others) == _measured(
+        conn, entity_id
+    ):
+        return  # the same properties in the same order (a client restating them): no change
     else:
         raise ApiError(
             400,
@@ -137,14 +204,15 @@ def bind(
         )
 
 
-def _replay_history(conn: Connection, history_id: int) -> None:
-    """A HistoricalLocation moved to another Thing may now be that Thing's newest."""
-    row = conn.execute(
-        select(TABLES["HistoricalLocation"].c.thing_id, TABLES["HistoricalLocation"].c.time).where(
-            TABLES["HistoricalLocation"].c.id == history_id
-        )
-    ).one()
-    locations.after_history_posted(conn, history_id, int(row.thing_id), row.time)
+def _measured(conn: Connection, multi_id: int) -> list[int]:
+    """A MultiDatastream's ObservedProperties, in the order of its results."""
+    link = multi_datastream_observed_properties.c
+    rows = conn.execute(
+        select(link.observed_property_id)
+        .where(link.multi_datastream_id == multi_id)
+        .order_by(link.position)
+    )
+    return [int(value) for value in rows.scalars()]
 
 
 def _check_stream_switch(

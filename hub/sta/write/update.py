@@ -4,6 +4,18 @@ All three end the same way: the entity's full set of plain properties is validat
 model (so a PATCH cannot leave an entity that a create would refuse), written, and the binding
 links in the payload applied (:func:`hub.sta.write.links.bind`).
 
+Related entities in the payload (under a navigation property) are read by one rule, so that a
+client re-sending a whole entity object, as ``frost-sta-client``'s ``update()`` does, is
+understood and nothing is created behind its back:
+
+* with ``@iot.id`` it is a link, even when it carries other fields: they are ignored, changed
+  or not (as FROST-Server does; a related entity is updated at its own URL);
+* without ``@iot.id`` it must restate, unchanged, an entity already related through that
+  navigation (an *echo*, :mod:`hub.sta.write.echoes`), and stands for it; a navigation of
+  echoes only is left as it is;
+* anything else (a new entity inline, or a related one with changes and no id) is a 400: an
+  update is never a deep insert.
+
 * PATCH merges the payload's top-level properties into the stored ones (a JSON object such as
   ``properties`` is replaced as a whole, as FROST-Server does);
 * PUT replaces them: a mandatory property missing is a 400, an optional one is cleared;
@@ -12,6 +24,10 @@ links in the payload applied (:func:`hub.sta.write.links.bind`).
 
 Updating an Observation archives the request like any observation write and makes it the
 observation's raw frame, so its provenance points at the edit.
+
+Updating a HistoricalLocation (its ``time``, its Thing or its Locations) keeps the Things'
+current Locations those of their newest HistoricalLocation: the Thing whose newest it was or
+has become follows (:func:`hub.sta.write.locations.after_history_changed`).
 """
 
 from __future__ import annotations
@@ -26,10 +42,10 @@ from sqlalchemy import Connection, func, select, update
 from hub.sta.entities import EntityType
 from hub.sta.errors import ApiError
 from hub.sta.paths import ResourcePath
-from hub.sta.write import links
+from hub.sta.write import echoes, links, locations
 from hub.sta.write.changes import record
 from hub.sta.write.context import Outcome, WriteContext
-from hub.sta.write.drafts import Ref
+from hub.sta.write.drafts import Echo, Ref
 from hub.sta.write.models import TABLES, representation, validate
 from hub.sta.write.targets import addressed_id
 from hub.sta.write.values import check_array_result
@@ -48,7 +64,7 @@ class UpdateEntity:
     mode: Mode
     raw: bytes
     plain: dict[str, Any] = field(default_factory=dict)
-    links: dict[str, list[Ref]] = field(default_factory=dict)
+    links: dict[str, list[Ref | Echo]] = field(default_factory=dict)
     patch: list[Any] = field(default_factory=list)
 
     @property
@@ -67,6 +83,11 @@ class UpdateEntity:
         table: Any = TABLES[entity.name]
         row = conn.execute(select(table).where(table.c.id == entity_id)).mappings().one()
         current = representation(entity, row)
+        # Echoes name entities related *before* this update.
+        bindings = self._resolve_links(conn, context, entity_id)
+        history = None
+        if entity.name == "HistoricalLocation":
+            history = (int(row["thing_id"]), locations.is_newest(conn, entity_id))
         if self.mode == "merge":
             wanted = {**current, **self.plain}
         elif self.mode == "replace":
@@ -80,24 +101,49 @@ class UpdateEntity:
         body = validate(entity, wanted)
         values = body.columns()
         if entity.name == "Observation":
-            values = self._observation_values(conn, context, row, values)
+            rebound = "MultiDatastream" in bindings  # then the binding checks the width
+            values = self._observation_values(conn, context, row, values, rebound)
         elif entity.name == "MultiDatastream":
             _check_width(conn, entity_id, len(values["unit_of_measurements"]))
         conn.execute(update(table).where(table.c.id == entity_id).values(values))
         after = representation(entity, {**row, **values})
         changed = [name for name in {**current, **after} if current.get(name) != after.get(name)]
         record(conn, entity.set_name, (entity_id,), "update", changed)
-        for navigation, refs in self.links.items():
+        for navigation, ids in bindings.items():
             where = f"{entity.name}/{navigation}"
-            ids = [context.resolve(conn, ref, where) for ref in refs]
             links.bind(conn, entity, entity_id, navigation, ids, context.received_at, where)
+        if history is not None:
+            locations.after_history_changed(conn, entity_id, *history)
         return Outcome(200, entity, entity_id)
 
+    def _resolve_links(
+        self, conn: Connection, context: WriteContext, entity_id: int
+    ) -> dict[str, list[int]]:
+        """The ids to bind per navigation: links checked to exist, echoes identified. A
+        navigation holding only echoes binds nothing (it already is as they say)."""
+        bindings: dict[str, list[int]] = {}
+        for navigation, items in self.links.items():
+            where = f"{self.entity.name}/{navigation}"
+            ids = [
+                context.resolve(conn, item, where)
+                if isinstance(item, Ref)
+                else echoes.identify(conn, self.entity, entity_id, navigation, item)
+                for item in items
+            ]
+            if any(isinstance(item, Ref) for item in items):
+                bindings[navigation] = ids
+        return bindings
+
     def _observation_values(
-        self, conn: Connection, context: WriteContext, row: Any, values: dict[str, Any]
+        self,
+        conn: Connection,
+        context: WriteContext,
+        row: Any,
+        values: dict[str, Any],
+        rebound: bool,
     ) -> dict[str, Any]:
         multi_id = row["multi_datastream_id"]
-        if multi_id is not None and "MultiDatastream" not in self.links:
+        if multi_id is not None and not rebound:
             units = conn.execute(
                 select(multi_datastreams.c.unit_of_measurements).where(
                     multi_datastreams.c.id == multi_id

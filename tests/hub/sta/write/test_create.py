@@ -394,7 +394,7 @@ def test_the_same_time_again_is_the_same_observation(rig: Rig) -> None:
 def test_multi_datastream_and_its_observations(rig: Rig) -> None:
     ids = _ids(rig)
     second_property = rig.create("ObservedProperties", {**OBSERVED_PROPERTY, "name": "Humidity"})
-    payload = {
+    payload: dict[str, Any] = {
         "name": "Weather",
         "description": "Temperature and humidity",
         "unitOfMeasurements": [UNIT, {"name": "percent", "symbol": "%", "definition": "ucum:%"}],

@@ -53,7 +53,7 @@ def test_patch_refuses_what_a_create_would(rig: Rig) -> None:
     ids = _world(rig)
     rig.send("PATCH", f"Things({ids['thing']})", {"name": None}, status=400)
     rig.send("PATCH", f"Things({ids['thing']})", {"colour": "red"}, status=400)
-    inline = {"Locations": [LOCATION]}
+    inline = {"Locations": [{**LOCATION, "name": "Somewhere new"}]}
     message = rig.send("PATCH", f"Things({ids['thing']})", inline, status=400).get_json()["message"]
     assert "inline" in message
     rig.send("PATCH", "Things(987654)", {"name": "x"}, status=404)
