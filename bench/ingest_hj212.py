@@ -6,7 +6,10 @@ load generator each have a core of their own):
 1. throughput: N loggers (default 200) x F factors (default 20), each sending its next frame as
    soon as the previous one is acknowledged -> sustained observations/s;
 2. city load: the same loggers at one frame per minute (200 x 20 per minute, reliability.md §4.1)
-   -> ack latency p50/p99.
+   -> ack latency p50/p99, seen by the loggers and (the bucket of the p99) by the hub itself.
+
+A figure without data behind it (a city phase too short for any ack, /metrics unreachable) is
+reported as ``n/a`` (``null`` in the JSON line), never as a crash or a zero.
 
     python bench/ingest_hj212.py --backend sqlite|postgresql [--loggers 200] [--factors 20]
 """
@@ -216,18 +219,20 @@ def main() -> int:
     )
     t = report["throughput"]
     print(
-        f"throughput: {t['obs_per_s']:,.0f} observations/s sustained "
-        f"({t['frames_per_s']:,.0f} frames/s over {t['elapsed_s']:.1f} s; "
-        f"ack p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms)"
+        f"throughput: {_figure(t['obs_per_s'], ',.0f')} observations/s sustained "
+        f"({_figure(t['frames_per_s'], ',.0f')} frames/s over {t['elapsed_s']:.1f} s; "
+        f"ack p50 {_figure(t['p50_ms'], '.1f', ' ms')}, p99 {_figure(t['p99_ms'], '.1f', ' ms')})"
     )
     c = report["city"]
     print(
-        f"city load ({args.loggers} x {args.factors}/min): ack latency p50 {c['p50_ms']:.1f} ms, "
-        f"p99 {c['p99_ms']:.1f} ms over {c['frames']} frames; given up {c['given_up']}"
+        f"city load ({args.loggers} x {args.factors}/min): ack latency "
+        f"p50 {_figure(c['p50_ms'], '.1f', ' ms')}, p99 {_figure(c['p99_ms'], '.1f', ' ms')} "
+        f"over {c['frames']} frames; given up {c['given_up']}"
     )
+    bucket = report.get("hub_p99_bucket")
     print(
-        f"store: {stored:,} observations; hub-side ack latency p99 bucket "
-        f"<= {report['hub_p99_bucket']}"
+        f"store: {stored:,} observations; hub-side city ack latency p99 bucket "
+        + (f"<= {bucket}" if bucket else "n/a")
     )
     print(json.dumps({"backend": args.backend, **report}))
     return 0
@@ -258,15 +263,17 @@ def run_phases(
         start_time=now - timedelta(days=3),
     )
     stats = asyncio.run(fast.run())
+    rate = stats.frames_acked / stats.elapsed_s if stats.elapsed_s > 0 else None
     throughput = {
-        "frames_per_s": stats.frames_acked / stats.elapsed_s,
-        "obs_per_s": stats.frames_acked * args.factors / stats.elapsed_s,
+        "frames_per_s": rate,
+        "obs_per_s": rate * args.factors if rate is not None else None,
         "elapsed_s": stats.elapsed_s,
         "acked": stats.frames_acked,
         "given_up": stats.frames_given_up,
-        "p50_ms": (stats.p50_s or 0) * 1000,
-        "p99_ms": (stats.p99_s or 0) * 1000,
+        "p50_ms": _ms(stats.p50_s),
+        "p99_ms": _ms(stats.p99_s),
     }
+    before_city = ack_latency_buckets(http_port)
     city = Simulator(
         "127.0.0.1",
         hj_port,
@@ -280,13 +287,63 @@ def run_phases(
     city_report = {
         "frames": cstats.frames_acked,
         "given_up": cstats.frames_given_up,
-        "p50_ms": (cstats.p50_s or 0) * 1000,
-        "p99_ms": (cstats.p99_s or 0) * 1000,
+        "p50_ms": _ms(cstats.p50_s),
+        "p99_ms": _ms(cstats.p99_s),
     }
     return {
         "throughput": throughput,
         "city": city_report,
+        # Of the city phase alone: the hub's histogram minus what the earlier phases left in it.
+        "hub_p99_bucket": quantile_bucket(before_city, ack_latency_buckets(http_port), 0.99),
     }
+
+
+Buckets = list[tuple[str, float]]
+
+
+def ack_latency_buckets(port: int) -> Buckets | None:
+    """The hub's cumulative ack-latency histogram from /metrics, as (le, count) per bucket in
+    order; None when it cannot be read."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            lines = resp.read().decode("utf-8", "replace").splitlines()
+    except (OSError, ValueError) as exc:
+        print(f"bench: hub metrics not read: {exc}", file=sys.stderr)
+        return None
+    buckets: Buckets = []
+    for line in lines:
+        if not line.startswith("auasu_ack_latency_seconds_bucket{"):
+            continue
+        try:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((le, float(line.rsplit(" ", 1)[1])))
+        except (IndexError, ValueError):
+            continue
+    return buckets or None
+
+
+def quantile_bucket(before: Buckets | None, after: Buckets | None, quantile: float) -> str | None:
+    """The smallest bucket holding ``quantile`` of the acks counted between the two snapshots
+    (``before`` None: all of ``after``); None when there were none, or no snapshot."""
+    if after is None:
+        return None
+    earlier = dict(before or [])
+    counts = [(le, count - earlier.get(le, 0.0)) for le, count in after]
+    total = counts[-1][1]
+    if total <= 0:
+        return None
+    for le, cumulative in counts:
+        if cumulative / total >= quantile:
+            return "+Inf" if le == "+Inf" else f"{le} s"
+    return "+Inf"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _figure(value: float | None, spec: str, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{unit}"
 
 
 if __name__ == "__main__":

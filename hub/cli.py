@@ -141,17 +141,39 @@ def _demo_broker(config: HubConfig) -> tuple[HubConfig, Any]:
 
 
 def cmd_stations_import(args: argparse.Namespace) -> int:
+    """Import a registry file. When ``[mqtt]`` is enabled this process, which the hub's MQTT
+    connection never hears of, then publishes what the import created or changed itself, after
+    the commit, with the hub's notifier and broker account (:mod:`hub.sta.mqtt.oneshot` says
+    why and how). An unreachable broker costs only the notifications: a warning, exit 0."""
     from hub.model.registry import load_registry
+    from hub.store import Store, registry
 
     records = load_registry(args.file)
-    store = _open_store(args)
+    config = _config(args)
+    store = Store.open(config.database_url)
     try:
-        store.import_stations(records)
+        with registry.recording() as written:
+            store.import_stations(records)
+        devices = sum(1 for r in records if r.device_id)
+        print(f"imported {len(records)} stations ({devices} with devices) from {args.file}")
+        if written and config.mqtt.enabled:
+            _notify_import(config, store, written)
     finally:
         store.close()
-    devices = sum(1 for r in records if r.device_id)
-    print(f"imported {len(records)} stations ({devices} with devices) from {args.file}")
     return 0
+
+
+def _notify_import(config: HubConfig, store: Any, written: Any) -> None:
+    """Publish the committed import's ``written`` (a ``registry.WriteLog``) over MQTT."""
+    from hub.ingest.contracts import EntityChange
+    from hub.sta.mqtt.oneshot import publish_changes
+
+    changes = [EntityChange(*change) for change in written.grouped()]
+    result = publish_changes(config, store, changes)
+    if result.published:
+        print(f"auasu: {result.message}")
+    else:
+        print(f"auasu: warning: {result.message}", file=sys.stderr)
 
 
 def cmd_stations_list(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from hub.ingest.tcp import ListenerLimits, TcpListener
 from hub.mapping import MappingSet
 from hub.metrics import HubMetrics
 from hub.plugins import load_adapters
+from hub.sta.mqtt import oneshot
 from hub.store import Store
 from hub.web import create_app
 
@@ -140,15 +141,7 @@ class HubServer:
 
     def public_root(self) -> str:
         """The service root URL clients use (``[mqtt] service_root_url``, else the listener)."""
-        configured = self.config.mqtt.service_root_url
-        if configured is not None:
-            return configured
-        host = self.config.http.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"  # a wildcard is not an address; set service_root_url instead
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.http_port}/v1.1"
+        return oneshot.public_root(self.config, self.http_port)
 
     def mqtt_settings(self) -> MqttSettings:
         """``config.mqtt`` with the data-directory defaults filled in."""

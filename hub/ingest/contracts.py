@@ -87,7 +87,9 @@ class EntityChange:
 
 class CommitObserver(Protocol):
     """Told what every commit created or updated, after the commit (never before, never for a
-    rollback): device batches by the pipeline's writer, API writes by the write path.
+    rollback): device batches, and the Datastreams and ObservedProperties created when a device
+    first reports a factor, by the pipeline's writer; API writes by the write path; a station
+    registry import by ``auasu stations import`` (:mod:`hub.sta.mqtt.oneshot`).
 
     Called on the committing thread (the ingest writer for device data), so it must return at
     once: queue the work, never wait for I/O. An exception is logged and otherwise ignored.

@@ -10,8 +10,9 @@ the device frames (:meth:`IngestPipeline.submit_prepared`).
 
 After each commit the registered commit observers (:class:`CommitObserver`, e.g. the MQTT
 notifier; :meth:`IngestPipeline.add_observer`) are told which observations it created or
-corrected; the SensorThings write path announces its own commits to the same observers
-(:meth:`IngestPipeline.announce`).
+corrected, and -- after the separate commit that creates what a device reports for the first
+time -- which Datastreams and ObservedProperties it created; the SensorThings write path
+announces its own commits to the same observers (:meth:`IngestPipeline.announce`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from adapters.base import (
     Adapter,
+    Aggregation,
     ChannelContext,
     Decoded,
     Reading,
@@ -51,7 +53,7 @@ from hub.ingest.contracts import (
 from hub.ingest.devices import StoreDeviceDirectory
 from hub.mapping import MappingSet, ObservedPropertyDef, UnitError
 from hub.metrics import HubMetrics
-from hub.store import FrameIssue, FrameRecord, ObservationRow, Store
+from hub.store import FrameIssue, FrameRecord, ObservationRow, Store, registry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -491,7 +493,9 @@ class IngestPipeline:
         item.result = IngestResult(outcome, decoded.ack, reason="; ".join(decoded.partial) or None)
 
     def _ensure_datastreams(self, batch: list[_Item]) -> None:
+        """Make sure every datastream the batch's readings go to exists (and is cached)."""
         requests = []
+        cached = self.store.cached_datastream
         for item in batch:
             if item.decoded is None:
                 continue
@@ -500,8 +504,25 @@ class IngestPipeline:
                     definition = self._definition(reading)
                 except UnitError:
                     continue  # reported per reading in _observation
-                requests.append((reading.station, definition, reading.aggregation, reading.factor))
-        self.store.ensure_datastreams(requests)
+                # Nearly every reading goes to a cached datastream: only the others are
+                # asked of the store, so a batch that creates nothing does nothing more.
+                if cached(reading.station, definition.key, reading.aggregation) is None:
+                    requests.append(
+                        (reading.station, definition, reading.aggregation, reading.factor)
+                    )
+        if requests:
+            self._ensure(requests)
+
+    def _ensure(
+        self, requests: Sequence[tuple[str, ObservedPropertyDef, Aggregation, str]]
+    ) -> None:
+        """Create the missing datastreams of ``requests`` in their own commit, then announce
+        the Datastreams and ObservedProperties it created -- at once, not with the batch's
+        observations: this commit stands even if the batch's fails."""
+        with registry.recording() as created:
+            self.store.ensure_datastreams(requests)
+        if created and self._observers:
+            self.announce([EntityChange(*change) for change in created.grouped()])
 
     def _observation(self, reading: Reading, record: FrameRecord) -> ObservationRow | None:
         try:
@@ -515,9 +536,7 @@ class IngestPipeline:
         ids = self.store.cached_datastream(reading.station, definition.key, reading.aggregation)
         if ids is None:
             # The cache was emptied since _ensure_datastreams (a registry import): refill.
-            self.store.ensure_datastreams(
-                [(reading.station, definition, reading.aggregation, reading.factor)]
-            )
+            self._ensure([(reading.station, definition, reading.aggregation, reading.factor)])
             ids = self.store.cached_datastream(reading.station, definition.key, reading.aggregation)
         if ids is None:
             record.issues.append(

@@ -1,12 +1,20 @@
-"""Stations and the SensorThings entities that describe them (Thing, Location, Sensor, ...)."""
+"""Stations and the SensorThings entities that describe them (Thing, Location, Sensor, ...).
+
+What these functions create or change is reported to whoever asked for it with
+:func:`recording` (the ingest pipeline, ``auasu stations import``), so that it can be announced
+to MQTT subscribers after the commit like the SensorThings API's own writes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from adapters.base import Aggregation
 from hub.mapping import ObservedPropertyDef
@@ -27,6 +35,104 @@ from hub.store.schema import (
 
 GEOJSON = "application/geo+json"
 OM_MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
+
+WriteEvent = Literal["create", "update"]
+# SensorThings property names of the registry-maintained columns (for update notifications).
+_THING_PROPERTIES = {"name": "name", "description": "description", "properties": "properties"}
+_SENSOR_PROPERTIES = {
+    **_THING_PROPERTIES,
+    "encoding_type": "encodingType",
+    "metadata": "metadata",
+}
+
+
+class WriteLog:
+    """SensorThings entities the registry created or updated while it was :func:`recording`.
+
+    Entities are grouped by (entity set, event) in the order first written; an entity created
+    and then updated under the same log is reported once, as a create (its committed state is
+    what subscribers get either way).
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, WriteEvent], dict[int, None]] = {}
+        # Per updated entity: the SensorThings properties changed.
+        self._changed: dict[tuple[str, int], frozenset[str]] = {}
+
+    def add(
+        self,
+        entity_set: str,
+        entity_id: int,
+        event: WriteEvent,
+        changed: frozenset[str] = frozenset(),
+    ) -> None:
+        self._ids.setdefault((entity_set, event), {})[entity_id] = None
+        if event == "update":
+            key = (entity_set, entity_id)
+            self._changed[key] = self._changed.get(key, frozenset()) | changed
+
+    def __bool__(self) -> bool:
+        return bool(self._ids)
+
+    def grouped(self) -> list[tuple[str, tuple[int, ...], WriteEvent, frozenset[str] | None]]:
+        """(entity set, ids, event, changed properties) per entity set and event, creates
+        before updates; ``changed`` is None for creates. The field order of
+        :class:`hub.ingest.contracts.EntityChange`."""
+        created = {
+            (entity_set, entity_id)
+            for (entity_set, event), ids in self._ids.items()
+            if event == "create"
+            for entity_id in ids
+        }
+        found: list[tuple[str, tuple[int, ...], WriteEvent, frozenset[str] | None]] = []
+        for (entity_set, event), ids in self._ids.items():
+            if event == "create":
+                found.append((entity_set, tuple(ids), "create", None))
+        for (entity_set, event), ids in self._ids.items():
+            if event != "update":
+                continue
+            groups: dict[frozenset[str], list[int]] = {}
+            for entity_id in ids:
+                if (entity_set, entity_id) not in created:
+                    groups.setdefault(self._changed[(entity_set, entity_id)], []).append(entity_id)
+            found += [
+                (entity_set, tuple(group), "update", names) for names, group in groups.items()
+            ]
+        return found
+
+
+# A context variable rather than an argument: the store's own methods (Store.import_stations,
+# Store.ensure_datastreams) call these functions and return only ids, and the log must reach
+# the caller of those methods, on the same thread, without widening their signatures.
+_LOG: ContextVar[WriteLog | None] = ContextVar("auasu_registry_writes", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[WriteLog]:
+    """Collect into a new :class:`WriteLog` what the registry functions write inside the block
+    (on this thread or task). The log says what the block's transactions *did*; use it only
+    when they committed -- after an exception it is incomplete and must be dropped."""
+    log = WriteLog()
+    token = _LOG.set(log)
+    try:
+        yield log
+    finally:
+        _LOG.reset(token)
+
+
+def _record(
+    entity_set: str, entity_id: int, event: WriteEvent, changed: frozenset[str] = frozenset()
+) -> None:
+    log = _LOG.get()
+    if log is not None:
+        log.add(entity_set, entity_id, event, changed)
+
+
+def _changed_properties(
+    current: Mapping[Any, Any], wanted: Mapping[str, Any], names: Mapping[str, str]
+) -> frozenset[str]:
+    """The SensorThings names of the columns of ``wanted`` whose value differs in ``current``."""
+    return frozenset(names[column] for column, value in wanted.items() if current[column] != value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +185,15 @@ def upsert_station(conn: Connection, record: StationRecord, now: datetime) -> St
         "description": f"{record.kind} monitoring station operated by {record.operator}",
         "properties": _thing_properties(record),
     }
-    thing_id = conn.execute(select(things.c.id).where(things.c.station_id == station_id)).scalar()
-    if thing_id is None:
+    thing = conn.execute(select(things).where(things.c.station_id == station_id)).first()
+    if thing is None:
         thing_id = conn.execute(
             insert(things).values(station_id=station_id, **thing_values).returning(things.c.id)
         ).scalar_one()
+        _record("Things", int(thing_id), "create")
     else:
-        conn.execute(update(things).where(things.c.id == thing_id).values(**thing_values))
+        thing_id = thing.id
+        _update_if_changed(conn, things, thing._mapping, thing_values, "Things", _THING_PROPERTIES)
 
     location_id = _ensure_location(conn, thing_id, record, now)
     sensor_id = _ensure_sensor(conn, record)
@@ -139,6 +247,7 @@ def _ensure_location(conn: Connection, thing_id: int, record: StationRecord, now
         )
         .returning(locations.c.id)
     ).scalar_one()
+    _record("Locations", int(location_id), "create")
     conn.execute(delete(thing_locations).where(thing_locations.c.thing_id == thing_id))
     conn.execute(insert(thing_locations).values(thing_id=thing_id, location_id=location_id))
     history_id = conn.execute(
@@ -146,6 +255,7 @@ def _ensure_location(conn: Connection, thing_id: int, record: StationRecord, now
         .values(thing_id=thing_id, time=now)
         .returning(historical_locations.c.id)
     ).scalar_one()
+    _record("HistoricalLocations", int(history_id), "create")
     conn.execute(
         insert(historical_location_locations).values(
             historical_location_id=history_id, location_id=location_id
@@ -172,15 +282,33 @@ def _ensure_sensor(conn: Connection, record: StationRecord) -> int:
         "metadata": f"urn:auasu:sensor:{key}",
         "properties": {"station_id": record.id, "source": record.source},
     }
-    sensor_id = conn.execute(select(sensors.c.id).where(sensors.c.key == key)).scalar()
-    if sensor_id is None:
-        return int(
+    sensor = conn.execute(select(sensors).where(sensors.c.key == key)).first()
+    if sensor is None:
+        sensor_id = int(
             conn.execute(
                 insert(sensors).values(key=key, **values).returning(sensors.c.id)
             ).scalar_one()
         )
-    conn.execute(update(sensors).where(sensors.c.id == sensor_id).values(**values))
-    return int(sensor_id)
+        _record("Sensors", sensor_id, "create")
+        return sensor_id
+    _update_if_changed(conn, sensors, sensor._mapping, values, "Sensors", _SENSOR_PROPERTIES)
+    return int(sensor.id)
+
+
+def _update_if_changed(
+    conn: Connection,
+    table: Table,
+    current: Mapping[Any, Any],
+    values: Mapping[str, Any],
+    entity_set: str,
+    names: Mapping[str, str],
+) -> None:
+    """Write ``values`` over the row ``current`` only when they differ (a re-import of an
+    unchanged registry then writes, and announces, nothing)."""
+    changed = _changed_properties(current, values, names)
+    if changed:
+        conn.execute(update(table).where(table.c.id == current["id"]).values(**values))
+        _record(entity_set, int(current["id"]), "update", changed)
 
 
 def _ensure_feature(conn: Connection, record: StationRecord) -> int:
@@ -190,7 +318,7 @@ def _ensure_feature(conn: Connection, record: StationRecord) -> int:
     ).scalar()
     if foi_id is not None:
         return int(foi_id)
-    return int(
+    foi_id = int(
         conn.execute(
             insert(features_of_interest)
             .values(
@@ -204,6 +332,8 @@ def _ensure_feature(conn: Connection, record: StationRecord) -> int:
             .returning(features_of_interest.c.id)
         ).scalar_one()
     )
+    _record("FeaturesOfInterest", foi_id, "create")
+    return foi_id
 
 
 def ensure_observed_property(conn: Connection, definition: ObservedPropertyDef) -> int:
@@ -212,8 +342,8 @@ def ensure_observed_property(conn: Connection, definition: ObservedPropertyDef) 
     found = conn.execute(query).scalar()
     if found is not None:
         return int(found)
-    # ON CONFLICT: another hub process sharing the database may create it at the same moment.
-    conn.execute(
+    return _insert_once(
+        conn,
         dialect_insert(conn, observed_properties)
         .values(
             key=definition.key,
@@ -223,8 +353,22 @@ def ensure_observed_property(conn: Connection, definition: ObservedPropertyDef) 
             properties={"key": definition.key, "unit": definition.unit},
         )
         .on_conflict_do_nothing(index_elements=["key"])
+        .returning(observed_properties.c.id),
+        query,
+        "ObservedProperties",
     )
-    return int(conn.execute(query).scalar_one())
+
+
+def _insert_once(conn: Connection, statement: Any, query: Any, entity_set: str) -> int:
+    """Run ``statement`` (an INSERT ... ON CONFLICT DO NOTHING RETURNING id) and return the new
+    id, recorded as created; or, when another hub process sharing the database created the row
+    at the same moment (no id returned, and that process announces it), the id ``query``
+    finds."""
+    created = conn.execute(statement).scalar()
+    if created is None:
+        return int(conn.execute(query).scalar_one())
+    _record(entity_set, int(created), "create")
+    return int(created)
 
 
 def ensure_datastream(
@@ -246,8 +390,8 @@ def ensure_datastream(
     found = conn.execute(query).scalar()
     if found is not None:
         return int(found)
-    # ON CONFLICT: another hub process sharing the database may create it at the same moment.
-    conn.execute(
+    return _insert_once(
+        conn,
         dialect_insert(conn, datastreams)
         .values(
             thing_id=entities.thing_id,
@@ -275,8 +419,10 @@ def ensure_datastream(
             },
         )
         .on_conflict_do_nothing(index_elements=["thing_id", "observed_property_id", "aggregation"])
+        .returning(datastreams.c.id),
+        query,
+        "Datastreams",
     )
-    return int(conn.execute(query).scalar_one())
 
 
 def thing_name(conn: Connection, thing_id: int) -> str:

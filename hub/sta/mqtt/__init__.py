@@ -19,6 +19,8 @@ Modules:
 ``settings``   :class:`MqttSettings`, the ``[mqtt]`` configuration table
 ``wiring``     the running hub's side: write path adapter, broker account sync, service root,
                ``auasu demo``'s private broker
+``oneshot``    notifications published by another process after its commit
+               (``auasu stations import``), through the same notifier
 =============  ==================================================================================
 
 Wiring (done by ``hub.server.HubServer`` when ``[mqtt] enabled``)::
@@ -34,11 +36,13 @@ Wiring (done by ``hub.server.HubServer`` when ``[mqtt] enabled``)::
 
 Every producer announces **after** its transaction committed, with every entity the commit
 created or updated, including the ones created implicitly (an automatic FeatureOfInterest, a
-HistoricalLocation): the ingest pipeline for device batches, the SensorThings write path
+HistoricalLocation): the ingest pipeline for device batches and for the Datastreams and
+ObservedProperties it creates when a logger first reports a factor, the SensorThings write path
 (:mod:`hub.sta.write.changes`) for HTTP, ``$batch`` and MQTT writes, both through
-:meth:`hub.ingest.pipeline.IngestPipeline.announce`. The notifier only queues (it never blocks
-and never raises for a full queue). The bridge does not notify on its own: MQTT creates reach
-subscribers because the write path it calls announces them.
+:meth:`hub.ingest.pipeline.IngestPipeline.announce`; ``auasu stations import``, a process of
+its own, publishes its commit itself (:mod:`hub.sta.mqtt.oneshot`). The notifier only queues (it
+never blocks and never raises for a full queue). The bridge does not notify on its own: MQTT
+creates reach subscribers because the write path it calls announces them.
 
 The service root advertises the endpoints with :func:`server_settings` (two members keyed by the
 MQTT requirement URIs, each ``{"endpoints": ["mqtt://host:port"]}``);

@@ -71,7 +71,9 @@ class MqttService:
     """Owns the connection, the create bridge, the learned topics and the notifier.
 
     ``create_observation`` may be None (a read-only hub): then the hub does not subscribe to the
-    creation topics and only publishes.
+    creation topics and only publishes. ``listen=False`` subscribes to nothing at all, not even
+    the broker's subscribe log: a process that only publishes what it committed
+    (:mod:`hub.sta.mqtt.oneshot`) and loads its learned topics from the hub's file.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class MqttService:
         create_observation: CreateObservation | None = None,
         metrics: MqttMetrics | None = None,
         password: str | None = None,
+        listen: bool = True,
     ) -> None:
         self.settings = settings
+        self.listen = listen
         self.metrics = metrics or MqttMetrics()
         self.prefix = TOPIC_PREFIX
         self.learned = LearnedTopics(
@@ -215,6 +219,12 @@ class MqttService:
         except OSError as exc:
             log.warning("mqtt: learned topics not saved to %s: %s", path, exc)
 
+    @property
+    def unacknowledged(self) -> int:
+        """Notifications handed to paho that the broker has not acknowledged (yet)."""
+        with self._unacked_changed:
+            return self._unacked
+
     def _drain_outgoing(self, timeout: float) -> None:
         """Give in-flight notifications up to ``timeout`` to be acknowledged by the broker."""
         with self._unacked_changed:
@@ -264,13 +274,16 @@ class MqttService:
             log.error("mqtt: broker refused the hub's connection: %s", reason)
             return
         own = SubscribeOptions(qos=1, noLocal=True)
-        topics: list[tuple[str, SubscribeOptions]] = [
-            (SUBSCRIBE_LOG, SubscribeOptions(qos=1)),
-            (UNSUBSCRIBE_LOG, SubscribeOptions(qos=1)),
-        ]
+        topics: list[tuple[str, SubscribeOptions]] = []
+        if self.listen:
+            topics += [
+                (SUBSCRIBE_LOG, SubscribeOptions(qos=1)),
+                (UNSUBSCRIBE_LOG, SubscribeOptions(qos=1)),
+            ]
         if self.bridge is not None:
             topics += [(f"{self.prefix}/Observations", own), (f"{self.prefix}/+/Observations", own)]
-        _result, self._subscribe_mid = client.subscribe(topics)
+        if topics:
+            _result, self._subscribe_mid = client.subscribe(topics)
         self.metrics.connects.inc()
         self.metrics.connected.set(1)
         log.info(
@@ -279,6 +292,8 @@ class MqttService:
             self.settings.port,
             "resumed" if flags.session_present else "new",
         )
+        if not topics:
+            self.connected.set()  # nothing to wait for
 
     def _on_subscribe(
         self,

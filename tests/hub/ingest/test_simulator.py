@@ -189,7 +189,9 @@ async def test_high_rate_runs_closed_loop_and_stops_on_time() -> None:
     await hub.stop()
     assert stats.elapsed_s < 3.0
     assert stats.frames_acked == stats.frames_sent == len(hub.received) > 10
-    packets = [parse_data_segment(split_stream(raw)[0].data) for raw in hub.received]
+    frames = [split_stream(raw)[0] for raw in hub.received]
+    packets = [parse_data_segment(f.data) for f in frames if isinstance(f, FrameEvent)]
+    assert len(packets) == len(frames)
     # Sub-second intervals still give every frame its own DataTime (1 s apart) and QN.
     assert len({packet.cp["DataTime"] for packet in packets}) == len(packets)
     assert len({packet.qn for packet in packets}) == len(packets)

@@ -109,10 +109,15 @@ def http(
 
 
 def pilot_datastream(server: HubServer) -> int:
-    """Ingest one reading over TCP and return the id of the Datastream it went to."""
+    """Ingest one reading over TCP and return the id of the Datastream it went to, once its
+    notifications (the new Datastream's, the Observation's) have gone out: a subscriber made
+    after this gets none of them."""
     assert b"CN=9014" in send_frame(server, reading(0, "41"))
     status, page = http(server, "GET", "Observations?$expand=Datastream($select=id)&$top=1")
     assert status == 200, page
+    mqtt = server.mqtt
+    assert mqtt is not None and mqtt.notifier.flush(WAIT_S)
+    assert eventually(lambda: mqtt.unacknowledged == 0)  # the broker has them
     return int(page["value"][0]["Datastream"]["@iot.id"])
 
 
