@@ -271,8 +271,8 @@ TABLES: dict[str, EntityTable] = {
 
 # Known to the model, absent from the store (or computed): say so instead of guessing.
 _WHY_NOT: dict[tuple[str, str], str] = {
-    # Computing it means a union of the features of every observation of the stream: a full
-    # scan per Datastream, which a filter must not trigger unasked.
+    # The box is computed in Python from stream_features after the page is fetched
+    # (hub.sta.observed_area), not a column the SQL of a filter or an order could use.
     ("Datastream", "observedArea"): "Datastream/observedArea is computed, not stored",
     ("Datastream", "phenomenonTime"): "Datastream/phenomenonTime is computed, not stored",
     ("Datastream", "resultTime"): "Datastream/resultTime is computed, not stored",

@@ -19,6 +19,7 @@ from hub.sta.errors import ApiError
 from hub.sta.expand import ExpandNode, Writer, expand_tree
 from hub.sta.extents import datastream_extents, multi_datastream_extent, multi_datastream_extents
 from hub.sta.mqtt.wiring import mqtt_server_settings
+from hub.sta.observed_area import observed_areas
 from hub.sta.options import MAX_SKIP, QueryOptions, parse_query_options
 from hub.sta.ordering import Ordering, ordering
 from hub.sta.paths import ResourcePath, parse_resource_path
@@ -92,6 +93,7 @@ def answer(store: Store, path: str) -> Any:
             lambda ids: datastream_extents(conn, ids),
             lambda md: multi_datastream_extent(conn, md),
             lambda ids: multi_datastream_extents(conn, ids),
+            observed_areas=lambda ids, multi: observed_areas(conn, ids, multi=multi),
         )
         writer = Writer(conn, root, extras)
         if parsed.is_collection:

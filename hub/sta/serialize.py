@@ -2,8 +2,9 @@
 
 Each entity type has one getter per STA property, reading the columns named in
 :mod:`hub.sta.columns` (the store keeps STA names and shapes, so most getters are one column).
-Properties the store does not hold (``observedArea``, ``Observation/validTime``) and
-(Multi)Datastream time extents that are null are omitted. Times are ISO 8601 in UTC with ``Z``.
+Properties the store does not hold (``Observation/validTime``), (Multi)Datastream time extents
+that are null and observed areas of streams without located features are omitted. Times are
+ISO 8601 in UTC with ``Z``.
 """
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ Getter = Callable[[Row, "Extras"], Any]
 
 
 class Extras:
-    """Values that are not columns of the row: the (Multi)Datastream time extents.
+    """Values that are not columns of the row: the (Multi)Datastream time extents and
+    observed areas.
 
     ``extent`` reads one Datastream's; ``batch`` (optional) reads many in one query, and
     :meth:`prefetch` uses it before a page of Datastreams is written, so a page costs one query
     rather than one per row. ``multi_extent``/``multi_batch`` do the same for MultiDatastreams;
-    without ``multi_extent`` their extents are left out.
+    without ``multi_extent`` their extents are left out. ``observed_areas(ids, multi)``
+    (optional, :func:`hub.sta.observed_area.observed_areas`) reads the observedArea of many
+    streams; without it observedArea is left out.
+
+    :meth:`note_page` announces a page: the first extent or area asked of one of its streams
+    is read for the whole page, and what ``$select`` leaves out is never read.
     """
 
     def __init__(
@@ -40,16 +47,26 @@ class Extras:
         batch: Callable[[Sequence[int]], Mapping[int, Extent]] | None = None,
         multi_extent: Callable[[int], Extent] | None = None,
         multi_batch: Callable[[Sequence[int]], Mapping[int, Extent]] | None = None,
+        *,
+        observed_areas: Callable[[Sequence[int], bool], Mapping[int, Any]] | None = None,
     ) -> None:
         self.extent = extent
         self.batch = batch
         self.multi_extent = multi_extent
         self.multi_batch = multi_batch
+        self.observed_areas = observed_areas
         self._cache: dict[tuple[bool, int], Extent] = {}
+        self._areas: dict[tuple[bool, int], Any] = {}
+        # The streams of the page being written, per kind (see note_page); dicts for order.
+        self._page: dict[bool, dict[int, None]] = {False: {}, True: {}}
+        self._area_page: dict[bool, dict[int, None]] = {False: {}, True: {}}
 
     def extent_of(self, stream_id: int, *, multi: bool = False) -> Extent:
         """The extent of Datastream (``multi``: MultiDatastream) ``stream_id``."""
         key = (multi, stream_id)
+        if key not in self._cache and stream_id in self._page[multi]:
+            self.prefetch(self._page[multi], multi=multi)
+            self._page[multi] = {}
         if key not in self._cache:
             read = self.multi_extent if multi else self.extent
             self._cache[key] = _EMPTY if read is None else read(stream_id)
@@ -64,6 +81,30 @@ class Extras:
         found = batch(missing)
         for stream in missing:
             self._cache[(multi, stream)] = found.get(stream, _EMPTY)
+
+    def note_page(self, stream_ids: Iterable[int], *, multi: bool = False) -> None:
+        """Announce the streams of a page about to be written (see the class)."""
+        page = dict.fromkeys(stream_ids)
+        self._page[multi] = page
+        self._area_page[multi] = page
+
+    def area_of(self, stream_id: int, *, multi: bool = False) -> Any:
+        """The observedArea (GeoJSON) of Datastream (``multi``: MultiDatastream)
+        ``stream_id``; None when it has none or no reader was given."""
+        key = (multi, stream_id)
+        if key not in self._areas:
+            if self.observed_areas is None:
+                return None
+            page = self._area_page[multi]
+            wanted = [s for s in page if (multi, s) not in self._areas]
+            if stream_id in page:
+                self._area_page[multi] = {}
+            else:
+                wanted = [stream_id]
+            found = self.observed_areas(wanted, multi)
+            for stream in wanted:
+                self._areas[(multi, stream)] = found.get(stream)
+        return self._areas[key]
 
 
 _EMPTY = Extent(None, None, None, None)
@@ -114,6 +155,14 @@ def _extent(which: str, *, multi: bool = False) -> Getter:
         else:
             value = interval(extent.result_start, extent.result_end)
         return ABSENT if value is None else value
+
+    return get
+
+
+def _observed_area(*, multi: bool = False) -> Getter:
+    def get(row: Row, extras: Extras) -> Any:
+        area = extras.area_of(row["id"], multi=multi)
+        return ABSENT if area is None else area
 
     return get
 
@@ -170,6 +219,7 @@ GETTERS: dict[str, dict[str, Getter]] = {
         "observationType": _col("observation_type"),
         "phenomenonTime": _extent("phenomenon"),
         "resultTime": _extent("result"),
+        "observedArea": _observed_area(),
     },
     "MultiDatastream": {
         **_COMMON,
@@ -178,6 +228,7 @@ GETTERS: dict[str, dict[str, Getter]] = {
         "multiObservationDataTypes": _col("multi_observation_data_types"),
         "phenomenonTime": _extent("phenomenon", multi=True),
         "resultTime": _extent("result", multi=True),
+        "observedArea": _observed_area(multi=True),
     },
     "Sensor": {**_ENCODED, "metadata": _col("metadata")},
     "ObservedProperty": {**_COMMON, "definition": _col("definition")},
@@ -193,7 +244,8 @@ GETTERS: dict[str, dict[str, Getter]] = {
 }
 
 
-_EXTENT_PROPERTIES = frozenset({"phenomenonTime", "resultTime"})
+# Read per page of streams (Extras.note_page), each only when written.
+_EXTENT_PROPERTIES = frozenset({"phenomenonTime", "resultTime", "observedArea"})
 _STREAMS = frozenset({"Datastream", "MultiDatastream"})
 
 # An Observation belongs to a Datastream or to a MultiDatastream, never both
@@ -207,13 +259,15 @@ _LINK_KEYS = {
 
 
 def needs_extents(entity: EntityType, select: Sequence[str]) -> bool:
-    """Whether writing ``entity`` rows under ``$select`` reads (Multi)Datastream extents."""
+    """Whether writing ``entity`` rows under ``$select`` reads (Multi)Datastream extents or
+    observed areas."""
     return entity.name in _STREAMS and (not select or not _EXTENT_PROPERTIES.isdisjoint(select))
 
 
 def prefetch_extents(extras: Extras, entity: EntityType, ids: Iterable[int]) -> None:
-    """Read the extents of a page of ``entity`` rows (Datastreams or MultiDatastreams) at once."""
-    extras.prefetch(ids, multi=entity.name == "MultiDatastream")
+    """Announce a page of ``entity`` rows (Datastreams or MultiDatastreams): the extents and
+    observed areas its rows ask for are read for the whole page at once."""
+    extras.note_page(ids, multi=entity.name == "MultiDatastream")
 
 
 def self_link(root: str, entity: EntityType, entity_id: int) -> str:

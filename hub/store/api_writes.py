@@ -14,16 +14,17 @@ group commit; in read-only rigs, inside :func:`write_transaction`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, exists, select, update
 
 from hub.store.batches import FrameRecord, archive_frame, dialect_insert
-from hub.store.schema import observations
+from hub.store.feature_pairs import StreamFeature, insert_stream_features, stream_features_pruned
+from hub.store.schema import datastreams, multi_datastreams, observations, stream_features
 
 Key = tuple[str, int, datetime, datetime]  # ("ds" | "mds", stream id, start, end)
 
@@ -136,7 +137,22 @@ def write_observations(
     for key, row in latest.items():
         if key not in ids:
             ids[key] = _correct(conn, row, frame_id)
+    # Every row now holds its feature (new, or replaced by a correction).
+    _record_pairs(conn, latest.values())
     return [ids[row.key] for row in rows]
+
+
+def _record_pairs(conn: Connection, rows: Iterable[ApiObservation]) -> None:
+    """The (stream, feature) pairs of ``rows`` into ``stream_features``."""
+    plain: set[StreamFeature] = set()
+    multi: set[StreamFeature] = set()
+    for row in rows:
+        if row.multi_datastream_id is not None:
+            multi.add((row.multi_datastream_id, row.feature_of_interest_id))
+        elif row.datastream_id is not None:
+            plain.add((row.datastream_id, row.feature_of_interest_id))
+    insert_stream_features(conn, plain)
+    insert_stream_features(conn, multi, multi=True)
 
 
 def _key_of(found: Any) -> Key:
@@ -159,6 +175,7 @@ def _correct(conn: Connection, row: ApiObservation, frame_id: int) -> int:
     old = conn.execute(
         select(
             cols.id,
+            cols.feature_of_interest_id,
             cols.result,
             cols.result_json,
             cols.result_quality,
@@ -199,7 +216,126 @@ def _correct(conn: Connection, row: ApiObservation, frame_id: int) -> int:
     values["parameters"] = {**row.parameters, "corrections": history}
     values["frame_id"] = frame_id
     conn.execute(update(observations).where(cols.id == old.id).values(**values))
+    if int(old.feature_of_interest_id) != row.feature_of_interest_id:
+        # The stream may have no other observation of the feature this one had.
+        prune_stream_features(
+            conn,
+            datastream_ids=[row.datastream_id] if row.datastream_id is not None else (),
+            multi_datastream_ids=(
+                [row.multi_datastream_id] if row.multi_datastream_id is not None else ()
+            ),
+            feature_ids=[int(old.feature_of_interest_id)],
+        )
     return int(old.id)
+
+
+# --- stream_features after observations changed ----------------------------------------------
+
+
+def observation_streams(
+    conn: Connection, observation_ids: Sequence[int]
+) -> tuple[list[int], list[int], list[int]]:
+    """The Datastreams, MultiDatastreams and features of ``observation_ids``: read them before
+    deleting those observations or changing their stream or feature, and pass them to
+    :func:`prune_stream_features` afterwards."""
+    cols = observations.c
+    streams: set[int] = set()
+    multis: set[int] = set()
+    features: set[int] = set()
+    for chunk in _chunks(observation_ids):
+        found = conn.execute(
+            select(cols.datastream_id, cols.multi_datastream_id, cols.feature_of_interest_id)
+            .where(cols.id.in_(chunk))
+            .distinct()
+        )
+        for stream, multi, feature in found:
+            if stream is not None:
+                streams.add(int(stream))
+            if multi is not None:
+                multis.add(int(multi))
+            features.add(int(feature))
+    return sorted(streams), sorted(multis), sorted(features)
+
+
+def record_observation_features(conn: Connection, observation_ids: Sequence[int]) -> None:
+    """Add the (stream, feature) pairs of stored observations ``observation_ids`` to
+    ``stream_features``: after changing an observation's stream or feature in place."""
+    cols = observations.c
+    plain: set[StreamFeature] = set()
+    multi: set[StreamFeature] = set()
+    for chunk in _chunks(observation_ids):
+        found = conn.execute(
+            select(cols.datastream_id, cols.multi_datastream_id, cols.feature_of_interest_id)
+            .where(cols.id.in_(chunk))
+            .distinct()
+        )
+        for stream, multi_stream, feature in found:
+            if stream is not None:
+                plain.add((int(stream), int(feature)))
+            elif multi_stream is not None:
+                multi.add((int(multi_stream), int(feature)))
+    insert_stream_features(conn, plain)
+    insert_stream_features(conn, multi, multi=True)
+
+
+def prune_stream_features(
+    conn: Connection,
+    datastream_ids: Iterable[int] = (),
+    multi_datastream_ids: Iterable[int] = (),
+    feature_ids: Iterable[int] | None = None,
+) -> int:
+    """Remove the pairs of these streams from ``stream_features`` that no observation has any
+    more (only those of ``feature_ids``, when given); return how many went.
+
+    For the caller's transaction after it deleted observations, or moved them to another
+    stream or feature. Each pair costs one EXISTS probe on the observations' indexes. On
+    PostgreSQL the streams' rows are locked first (``FOR UPDATE``), which waits for writers
+    that are inserting observations of them (their foreign-key checks hold the rows) and holds
+    new ones back until commit: an observation is never left without its pair.
+    """
+    plain = sorted(set(datastream_ids))
+    multi = sorted(set(multi_datastream_ids))
+    features = None if feature_ids is None else sorted(set(feature_ids))
+    if (not plain and not multi) or features == []:
+        return 0
+    removed = 0
+    for table, column, ids in (
+        (datastreams, "datastream_id", plain),
+        (multi_datastreams, "multi_datastream_id", multi),
+    ):
+        for chunk in _chunks(ids):
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    select(table.c.id).where(table.c.id.in_(chunk)).order_by(table.c.id)
+                    .with_for_update()
+                ).all()  # fmt: skip
+            removed += _prune(conn, column, chunk, features)
+    if removed:
+        stream_features_pruned(conn)
+    return removed
+
+
+def _prune(conn: Connection, column: str, ids: Sequence[int], features: list[int] | None) -> int:
+    pairs = stream_features.c
+    obs = observations.c
+    conditions = [pairs[column].in_(ids)]
+    if features is not None:
+        conditions.append(pairs.feature_of_interest_id.in_(features))
+    observed = exists().where(
+        obs[column] == pairs[column],
+        obs.feature_of_interest_id == pairs.feature_of_interest_id,
+    )
+    result = conn.execute(delete(stream_features).where(*conditions, ~observed))
+    return int(result.rowcount or 0)
+
+
+# Ids per "IN (...)": well below every backend's limit on bound parameters.
+_CHUNK = 5000
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
 
 
 def write_transaction(engine: Engine) -> AbstractContextManager[Connection]:

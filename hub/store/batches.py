@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hub.store.feature_pairs import record_stream_features
 from hub.store.schema import frame_issues, observations, raw_frames
 
 
@@ -123,6 +124,12 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
         return BatchSummary(frames_new, 0, 0, 0, {})
 
     inserted, created_ids = _insert_observations(conn, rows)
+    # After the observations: their foreign-key checks lock the streams' rows against a
+    # concurrent prune_stream_features (hub.store.api_writes) until this transaction ends.
+    # Only inserted rows count: a duplicate or a correction keeps its stored feature.
+    record_stream_features(
+        conn, {(key[0], rows[key][0].feature_of_interest_id) for key in inserted}
+    )
     conflicts = {key: value for key, value in rows.items() if key not in inserted}
     corrected_ids, duplicates = _apply_corrections(conn, conflicts) if conflicts else ((), 0)
     new_by_frame: dict[str, int] = defaultdict(int)

@@ -44,6 +44,7 @@ from hub.mapping import ObservedPropertyDef, default_mappings
 from hub.model.registry import StationRecord
 from hub.store import Store
 from hub.store.bulk_rows import AIR_FACTORS, BULK_ADAPTER, MAX_PROPERTIES, BulkStream, RowGenerator
+from hub.store.feature_pairs import insert_stream_features
 from hub.store.schema import datastreams, metadata, observations, raw_frames, things
 
 __all__ = [
@@ -428,6 +429,7 @@ def _load_postgresql(
         inserted = time.perf_counter()
         if indexes == "rebuild":
             _create_indexes(conn, ddl)
+        _record_stream_features(conn, batch)
     return inserted - started, time.perf_counter() - inserted
 
 
@@ -477,12 +479,22 @@ def _load_sqlite(
                 bad = driver.execute("PRAGMA foreign_key_check(observations)").fetchone()
                 if bad is not None:
                     raise BulkLoadError(f"bulk rows break a foreign key: {tuple(bad)}")
+            with conn.begin():
+                _record_stream_features(conn, batch)
         finally:
             driver.execute(_SQLITE_SYNCHRONOUS.get(previous, "PRAGMA synchronous=FULL"))
             # The enlarged page cache (and foreign_keys=OFF) must not follow this connection
             # back into the pool: the next connection gets make_engine's settings afresh.
             conn.invalidate()
     return inserted - started, time.perf_counter() - inserted
+
+
+def _record_stream_features(conn: Connection, batch: RowGenerator) -> None:
+    """The (Datastream, feature) pairs of the load, once at its end: every stream got rows, all
+    of its one feature (no scan of the observations needed)."""
+    insert_stream_features(
+        conn, {(s.datastream_id, s.feature_of_interest_id) for s in batch.streams}
+    )
 
 
 def _analyze(store: Store) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Column,
     Float,
@@ -301,4 +302,49 @@ Index(
     observations.c.phenomenon_time_start,
     observations.c.phenomenon_time_end,
     unique=True,
+)
+
+# Which FeaturesOfInterest each (Multi)Datastream has observations of: what a stream's
+# observedArea is the bounding box of (hub.sta.observed_area). Kept by every observation insert
+# (ON CONFLICT DO NOTHING, in the insert's transaction) and pruned when observations go
+# (hub.store.api_writes.prune_stream_features), so reading a page of 4,000 streams' areas is an
+# index range per stream instead of a scan of their observations. Schema step 4
+# (hub.store.migration_v4) adds it to older databases. Deleting a stream or a feature takes its
+# rows along (ON DELETE CASCADE): the STA delete cascades need no extra step for them.
+stream_features = Table(
+    "stream_features",
+    metadata,
+    # Exactly one of datastream_id and multi_datastream_id (ck_stream_feature_stream).
+    Column("datastream_id", Id, ForeignKey("datastreams.id", ondelete="CASCADE")),
+    Column("multi_datastream_id", Id, ForeignKey("multi_datastreams.id", ondelete="CASCADE")),
+    Column(
+        "feature_of_interest_id",
+        Id,
+        ForeignKey("features_of_interest.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    UniqueConstraint("datastream_id", "feature_of_interest_id", name="uq_stream_feature"),
+    CheckConstraint(
+        "(datastream_id IS NULL) <> (multi_datastream_id IS NULL)", name="ck_stream_feature_stream"
+    ),
+)
+# The MultiDatastream twin of uq_stream_feature (NULLs are distinct in both, so each binds only
+# its own kind of stream).
+Index(
+    "uq_multi_stream_feature",
+    stream_features.c.multi_datastream_id,
+    stream_features.c.feature_of_interest_id,
+    unique=True,
+)
+# A deleted feature's rows are found (the cascade) without a scan of the table.
+Index("ix_stream_features_feature", stream_features.c.feature_of_interest_id)
+
+# How many times pairs were pruned from stream_features, in one row (id 1). Device ingest keeps
+# the pairs it found stored in a per-process cache (hub.store.feature_pairs) and re-reads this count
+# with every batch: a prune by any process on the same database empties those caches.
+stream_feature_prunes = Table(
+    "stream_feature_prunes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("prunes", BigInteger, nullable=False),
 )

@@ -49,6 +49,7 @@ from hub.sta.mqtt.learned import LearnedTopics
 from hub.sta.mqtt.metrics import MqttMetrics
 from hub.sta.mqtt.settings import TOPIC_PREFIX
 from hub.sta.mqtt.topics import Subscription
+from hub.sta.observed_area import observed_areas
 from hub.sta.query import base_conditions
 from hub.sta.serialize import Extras, entity_json
 from hub.store import Store
@@ -223,7 +224,10 @@ class MqttNotifier:
 
     def _publish_all(self, changes: list[Change]) -> None:
         with self.store.engine.connect() as conn:
-            extras = Extras(lambda ds: datastream_extent(conn, ds))
+            extras = Extras(
+                lambda ds: datastream_extent(conn, ds),
+                observed_areas=lambda ids, multi: observed_areas(conn, ids, multi=multi),
+            )
             for change in changes:
                 entity = entity_by_set(change.entity_set)
                 if entity.name not in TABLES:

@@ -36,6 +36,7 @@ from hub.sta.paths import ResourcePath
 from hub.sta.write import locations as location_rules  # `locations` is the table below
 from hub.sta.write.context import Outcome, WriteContext
 from hub.sta.write.targets import addressed_id
+from hub.store.api_writes import observation_streams, prune_stream_features
 from hub.store.schema import (
     datastreams,
     features_of_interest,
@@ -250,7 +251,10 @@ def _observed_property(conn: Connection, property_id: int) -> None:
 
 
 def _observation(conn: Connection, observation_id: int) -> None:
+    # The (stream, feature) pair behind observedArea goes when its last observation does.
+    streams, multis, features = observation_streams(conn, [observation_id])
     conn.execute(delete(observations).where(observations.c.id == observation_id))
+    prune_stream_features(conn, streams, multis, features)
 
 
 def _feature(conn: Connection, feature_id: int) -> None:

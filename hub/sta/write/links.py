@@ -36,12 +36,30 @@ from hub.sta.errors import ApiError
 from hub.sta.write import locations
 from hub.sta.write.changes import record
 from hub.sta.write.models import TABLES
+from hub.store.api_writes import (
+    observation_streams,
+    prune_stream_features,
+    record_observation_features,
+)
 from hub.store.schema import (
     historical_location_locations,
     multi_datastream_observed_properties,
     observations,
     thing_locations,
 )
+
+
+def _refresh_stream_features(
+    conn: Connection, moved: Sequence[int], before: tuple[list[int], list[int], list[int]]
+) -> None:
+    """Keep ``stream_features`` (what observedArea is computed from) true after observations
+    ``moved`` were given another stream or feature: their new pairs in, their old ones out
+    when no observation has them any more."""
+    if not moved:
+        return
+    record_observation_features(conn, moved)
+    prune_stream_features(conn, *before)
+
 
 # (entity, navigation) -> the column of this entity's table holding the other's id.
 OWN_KEY: dict[tuple[str, str], str] = {
@@ -160,7 +178,10 @@ def bind(
     if key in OWN_KEY:
         (other,) = others
         _check_stream_switch(conn, entity, entity_id, navigation, other, where)
+        moving = [entity_id] if entity.name == "Observation" else []
+        before = observation_streams(conn, moving)
         conn.execute(update(table).where(table.c.id == entity_id).values({OWN_KEY[key]: other}))
+        _refresh_stream_features(conn, moving, before)
         # A new link, no property changed: entity topics are told, property topics are not.
         record(conn, entity.set_name, (entity_id,), "update", ())
     elif key in OTHER_KEY:
@@ -175,11 +196,14 @@ def bind(
             for other in (others if key == ("Thing", "HistoricalLocations") else ())
         ]
         other_table: Any = TABLES[target.name]
+        moving = list(others) if target.name == "Observation" else []
+        before = observation_streams(conn, moving)
         conn.execute(
             update(other_table)
             .where(other_table.c.id.in_(others))
             .values({OTHER_KEY[key]: entity_id})
         )
+        _refresh_stream_features(conn, moving, before)
         record(conn, target.set_name, others, "update", ())
         for other, former, was_newest in moved:
             locations.after_history_changed(conn, other, former, was_newest)

@@ -130,7 +130,8 @@ def test_entity_shapes(world: World) -> None:
     assert ds["unitOfMeasurement"]["symbol"] == "µg/m³"
     assert ds["phenomenonTime"] == "2025-01-14T19:00:00Z/2025-01-14T22:00:00Z"
     assert ds["resultTime"] == "2025-01-14T19:00:00Z/2025-01-14T22:00:00Z"
-    assert "observedArea" not in ds and "MultiDatastreams@iot.navigationLink" not in ds
+    assert ds["observedArea"] == {"type": "Point", "coordinates": [71.42, 51.17]}
+    assert "MultiDatastreams@iot.navigationLink" not in ds
     assert list(ds)[:2] == ["@iot.id", "@iot.selfLink"]
     obs = world.get(f"/v1.1/Datastreams({ids['D10']})/Observations")["value"]
     assert obs[0]["phenomenonTime"] == "2025-01-14T19:00:00Z"

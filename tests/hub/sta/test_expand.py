@@ -133,7 +133,7 @@ def test_one_query_per_level_whatever_the_page_size(world: ReadWorld) -> None:
     assert len(body["value"]) == 3
     # Same statements for 1 Thing or 3 (and their 5 Datastreams): batched per level.
     assert len(all_things) == len(one_thing)
-    assert len(all_things) <= 8
+    assert len(all_things) <= 9  # + observedArea, one query per Datastream level
 
 
 def test_extents_are_read_in_one_query(world: ReadWorld) -> None:
@@ -150,7 +150,7 @@ def test_extents_are_read_in_one_query(world: ReadWorld) -> None:
     assert "phenomenonTime" not in empty and "resultTime" not in empty
     alone = world.get(f"/v1.1/Datastreams({world.ids['D25a']})")
     assert alone["phenomenonTime"] == stream["phenomenonTime"]
-    assert len(seen) <= 4  # things, datastreams, extents (+ nothing per row)
+    assert len(seen) <= 5  # things, datastreams, extents, observed areas (+ nothing per row)
 
 
 def test_expand_on_a_navigation_path_and_ref_ignores_it(world: ReadWorld) -> None:

@@ -187,13 +187,14 @@ def test_collection_and_entity(world: World) -> None:
         # Extents as a Datastream's: the first start to the last start's end.
         "phenomenonTime": f"{TIMES[0]}/{TIMES[4]}",
         # resultTime is left out: the first observation has none (as for Datastreams).
+        # observedArea: the box of the features of its observations (one point here).
+        "observedArea": LOCATION["location"],
         "properties": {"mast": "north"},
         **{
             f"{nav}@iot.navigationLink": _link("MultiDatastreams", ids["weather"], nav)
             for nav in ("Thing", "Sensor", "ObservedProperties", "Observations")
         },
     }
-    assert "observedArea" not in weather
     # The same entity in the collection, with its extents read for the whole page at once.
     assert world.get("MultiDatastreams")["value"][0] == weather
     wind = world.get(f"MultiDatastreams({ids['wind']})")
@@ -210,8 +211,7 @@ def test_properties_and_values(world: World) -> None:
     assert world.get(f"{base}/phenomenonTime") == {"phenomenonTime": f"{TIMES[0]}/{TIMES[4]}"}
     response = world.rig.client.get(f"/v1.1/{base}/name/$value")
     assert response.status_code == 200 and response.get_data(as_text=True) == "Weather"
-    response = world.rig.client.get(f"/v1.1/{base}/observedArea")
-    assert response.status_code == 204  # not held: no content, as for Datastreams
+    assert world.get(f"{base}/observedArea") == {"observedArea": LOCATION["location"]}
     obs = world.get(f"Observations({world.ids['obs2']})/result")
     assert obs == {"result": RESULTS[2]}
 

@@ -7,7 +7,7 @@ from sqlalchemy import delete, inspect, text, update
 
 from hub.sta.mqtt.broker import hash_password
 from hub.store import LATEST_VERSION, Store, migration_v3
-from hub.store.schema import schema_migrations
+from hub.store.schema import schema_migrations, stream_feature_prunes, stream_features
 from hub.store.users import (
     UserError,
     add_user,
@@ -33,11 +33,14 @@ def test_fresh_database_has_the_tables_and_no_users(store_url: str) -> None:
 
 def test_version_2_database_is_upgraded(store_url: str) -> None:
     store = Store.open(store_url)
-    # Make it what a version-2 hub left behind: no user tables, no step 3 recorded.
+    # Make it what a version-2 hub left behind: no user tables (nor the later steps' tables),
+    # no step 3 or later recorded.
     with store.engine.begin() as conn:
+        stream_feature_prunes.drop(conn)
+        stream_features.drop(conn)
         api_tokens.drop(conn)
         users.drop(conn)
-        conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 3))
+        conn.execute(delete(schema_migrations).where(schema_migrations.c.version >= 3))
     assert store.schema_version() == 2
     store.close()
     store = Store.open(store_url)

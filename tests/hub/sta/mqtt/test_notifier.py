@@ -18,6 +18,7 @@ import pytest
 
 from hub.sta.entities import entity_by_set
 from hub.sta.mqtt import Change, MqttMetrics, MqttNotifier
+from hub.sta.observed_area import observed_areas
 from hub.sta.paths import parse_resource_path
 from hub.sta.query import fetch_entity
 from hub.sta.serialize import Extras, entity_json
@@ -29,7 +30,10 @@ def expected(world: World, entity_set: str, entity_id: int, *select: str) -> dic
     with world.store.engine.connect() as conn:
         row = fetch_entity(conn, parse_resource_path(f"{entity_set}({entity_id})"))
         assert row is not None
-        extras = Extras(lambda ds: datastream_extent(conn, ds))
+        extras = Extras(
+            lambda ds: datastream_extent(conn, ds),
+            observed_areas=lambda ids, multi: observed_areas(conn, ids, multi=multi),
+        )
         return entity_json(entity_by_set(entity_set), row._mapping, ROOT, select, extras)
 
 

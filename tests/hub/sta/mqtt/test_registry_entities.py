@@ -30,6 +30,7 @@ from hub.model.registry import load_registry
 from hub.sta.entities import entity_by_set
 from hub.sta.mqtt.oneshot import publish_changes
 from hub.sta.mqtt.process import free_port
+from hub.sta.observed_area import observed_areas
 from hub.sta.paths import parse_resource_path
 from hub.sta.query import fetch_entity
 from hub.sta.serialize import Extras, entity_json
@@ -42,7 +43,7 @@ from tests.hub.sta.mqtt.conftest import ROOT, SECRETS, Broker, Client, ClientFac
 SARYARKA = "lihe-air-saryarka"
 # Computed from the Datastream's observations when it is serialised: absent until its first
 # one is committed, which may be before or after the notifier loads the new Datastream.
-EXTENT = ("phenomenonTime", "resultTime")
+EXTENT = ("phenomenonTime", "resultTime", "observedArea")
 
 
 def document(store: Store, entity_set: str, entity_id: int) -> dict[str, Any]:
@@ -50,7 +51,10 @@ def document(store: Store, entity_set: str, entity_id: int) -> dict[str, Any]:
     with store.engine.connect() as conn:
         row = fetch_entity(conn, parse_resource_path(f"{entity_set}({entity_id})"))
         assert row is not None
-        extras = Extras(lambda ds: datastream_extent(conn, ds))
+        extras = Extras(
+            lambda ds: datastream_extent(conn, ds),
+            observed_areas=lambda ids, multi: observed_areas(conn, ids, multi=multi),
+        )
         return entity_json(entity_by_set(entity_set), row._mapping, ROOT, (), extras)
 
 
