@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select
 
@@ -149,9 +149,11 @@ def observation_total(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(observations)).scalar_one())
 
 
-@dataclass(frozen=True, slots=True)
-class Extent:
-    """The time a datastream covers: first start to last end, and result times likewise."""
+class Extent(NamedTuple):
+    """The time a datastream covers: first start to last end, and result times likewise.
+
+    A named tuple rather than a frozen dataclass: a page of the map query builds 4,000 of
+    them, and a frozen dataclass's ``__init__`` costs several times a tuple's."""
 
     phenomenon_start: datetime | None
     phenomenon_end: datetime | None

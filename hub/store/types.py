@@ -48,12 +48,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def result_processor(
         self, dialect: Dialect, coltype: object
-    ) -> Callable[[Any], datetime | None]:
+    ) -> Callable[[Any], datetime | None] | None:
         # Replaces TypeDecorator's wrapper (impl processor, then process_result_value): this
         # runs for every time of every row read, five per observation, so one plain function
         # per dialect is worth it. The values are the same as process_result_value's.
         if dialect.name == "sqlite":
             return _from_sqlite_text
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            # The engine's sessions run in UTC (hub.store.engine), so psycopg hands back
+            # aware datetimes in datetime.UTC already: no per-value work at all.
+            return None
         return _from_postgresql
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
