@@ -36,10 +36,13 @@ bench: venv services
 	$(BIN)/python bench/ingest_hj212.py --backend postgresql
 	$(BIN)/python bench/sta_query.py --backend sqlite --reuse
 	$(BIN)/python bench/sta_query.py --backend postgresql --reuse
+	$(BIN)/python bench/oapi.py --backend sqlite
+	$(BIN)/python bench/oapi.py --backend postgresql
 
 lint: venv
 	$(BIN)/ruff check hub adapters tests bench
 	$(BIN)/mypy hub adapters
+	$(BIN)/python -m hub.ogcapi.openapi --check
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,6 +19,15 @@ Security and abuse limits (README "Security"):
     ``statement_timeout_s``: how long one API read may keep the database busy (503 after it;
     0 turns it off).
 
+``[http] public_url`` (env ``AUASU_PUBLIC_URL``)
+    The address clients reach the hub at (``https://data.example.kz``, with a path when a proxy
+    mounts the hub below one). Absolute links of OGC API (``/oapi``) are built from it; unset,
+    they follow each request's own scheme and ``Host`` (what a loopback or test hub wants).
+
+``[ogcapi]``
+    OGC API - Features/EDR at ``/oapi`` (:class:`OgcApiSettings`): licence and contact shown in
+    its metadata, page sizes, and how often collection extents are re-read from the store.
+
 ``[mqtt]`` (env ``AUASU_MQTT_URL``)
     The SensorThings MQTT extension on a Mosquitto broker
     (:class:`hub.sta.mqtt.settings.MqttSettings`). Off unless ``enabled = true``;
@@ -36,7 +45,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hub.sta.mqtt.settings import MqttSettings
 from hub.store import default_url
@@ -55,6 +71,20 @@ class HttpSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     threads: int = Field(default=8, ge=1, le=256)
     trusted_proxies: list[str] = Field(default_factory=list)
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if _PUBLIC_URL.match(value) is None:
+            raise ValueError(
+                f"not an http(s) URL without query or fragment: {value!r} "
+                "(e.g. https://data.example.kz or https://example.kz/auasu)"
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -65,6 +95,34 @@ class HttpSettings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"not an address or network: {entry!r}") from exc
         return value
+
+
+_PUBLIC_URL = re.compile(
+    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
+)
+
+
+class OgcApiSettings(BaseModel):
+    """OGC API - Features and EDR at ``/oapi`` (:mod:`hub.ogcapi`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    licence_name: str = Field(default="CC-BY-4.0", min_length=1)
+    licence_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_url: str | None = None
+    # The standard's default page is small; 10,000 keeps one page of a station-month in reach.
+    default_items: int = Field(default=100, ge=1)
+    max_items: int = Field(default=10000, ge=1)
+    # Extents grow as data arrive; re-read at most this often (seconds).
+    extents_refresh_s: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _pages(self) -> OgcApiSettings:
+        if self.default_items > self.max_items:
+            raise ValueError("default_items is larger than max_items")
+        return self
 
 
 class HJ212Settings(BaseModel):
@@ -165,6 +223,7 @@ class HubConfig(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    ogcapi: OgcApiSettings = Field(default_factory=OgcApiSettings)
     log_level: str = "INFO"
 
     @property
@@ -235,6 +294,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         if not isinstance(section, dict):
             raise ConfigError("config rate_limits: must be a table")
         section.update(parse_rate_limits_env(rate_limits))
+    public_url = os.environ.get("AUASU_PUBLIC_URL")
+    if public_url:
+        section = document.setdefault("http", {})
+        if not isinstance(section, dict):
+            raise ConfigError("config http: must be a table")
+        section["public_url"] = public_url
     mqtt_url = os.environ.get("AUASU_MQTT_URL")
     if mqtt_url:
         section = document.setdefault("mqtt", {})

@@ -2,7 +2,9 @@
 
 In front of the APIs, in this order: request size caps (414/413, :mod:`hub.web.limits`), the
 authentication gate (401/403, :mod:`hub.web.auth`), per-client rate limits (429,
-:mod:`hub.web.ratelimit`); API reads get a statement time limit (503 past it).
+:mod:`hub.web.ratelimit`); API reads get a statement time limit (503 past it). The APIs:
+SensorThings at ``/v1.1`` (:mod:`hub.sta`), OGC API - Features and EDR at ``/oapi``
+(:mod:`hub.ogcapi.embed`); reads of both are open to any origin (:mod:`hub.web.cors`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from hub.ingest.pipeline import IngestPipeline
 from hub.metrics import HubMetrics
 from hub.store import Store
 from hub.store.timeouts import StatementTimeout, is_statement_timeout
-from hub.web import auth, limits, ratelimit
+from hub.web import auth, cors, limits, ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ def create_app(
     """
     # Imported here, not at module level: API handlers import hub.web.auth (the batch handler's
     # current_principal), and a module-level import would make that a cycle.
+    from hub.ogcapi.embed import create_oapi_blueprint
     from hub.sta.api import create_blueprint
     from hub.sta.mqtt.wiring import APP_CONFIG_KEY
 
@@ -60,6 +63,8 @@ def create_app(
     auth.install(app, store, login_failures=rates.login_failures, trusted=trusted)
     ratelimit.install(app, rates, trusted=trusted, identify=_principal_name)
     app.register_blueprint(create_blueprint(store, pipeline))
+    app.register_blueprint(create_oapi_blueprint(store, config))
+    cors.install(app)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
