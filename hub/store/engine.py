@@ -16,8 +16,11 @@ class StoreError(Exception):
 
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-SQLITE_MMAP_BYTES = 64 * 1024**3  # address space only; the OS pages in what is read
-SQLITE_CACHE_KIB = 64 * 1024  # per connection
+# Constant statements (PRAGMA takes no bound parameters): the mapping is address space only,
+# the OS pages in what is read (asked: 64 GiB; the library caps it at its build maximum, 2 GiB
+# for Debian's); the private cache is per connection (64 MiB).
+_PRAGMA_MMAP = "PRAGMA mmap_size=68719476736"
+_PRAGMA_CACHE = "PRAGMA cache_size=-65536"
 
 
 def default_url(data_dir: Path) -> str:
@@ -81,7 +84,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Reads of a large store are B-tree descents over pages the OS already caches: mapping
     # the file saves a read() system call and a copy per page, and a larger private cache
     # keeps the upper index levels. Both are ceilings, not allocations.
-    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute(_PRAGMA_MMAP)
+    cursor.execute(_PRAGMA_CACHE)
     cursor.close()
     sqlite_functions.register(dbapi_connection)
