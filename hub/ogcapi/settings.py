@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from hub.config import HubConfig, OgcApiSettings
+from hub.ogcapi import csvformat
 from hub.store import Store
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,8 @@ def collection_resource(
         "keywords": list(described.get("keywords") or []),
         "extents": DisplayedExtents(extents),
         "providers": [cls.provider_config(store_key) for cls in classes],
+        # f=csv through the hub's writer (nested values as JSON, coordinates as columns).
+        "formatters": [csvformat.formatter_config()],
     }
     # Enclosure links make pygeoapi send HEAD requests out of the hub: not passed on.
     links = [link for link in described.get("links") or [] if link.get("rel") != "enclosure"]

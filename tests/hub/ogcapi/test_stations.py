@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -247,5 +250,12 @@ def test_http_and_html_escaping(world: FeatureWorld) -> None:
     html = world.get("/oapi/collections/stations/items/airport?f=html")
     assert "Airport O" in html
     csv_text = world.get("/oapi/collections/stations/items?f=csv&limit=10")
-    assert csv_text.splitlines()[0].startswith("station,name_en,name_ru,name_kk")
-    assert len(csv_text.splitlines()) == len(KEYS) + 1
+    assert csv_text.splitlines()[0].startswith("x,y,station,name_en,name_ru,name_kk")
+    table = list(csv.DictReader(io.StringIO(csv_text)))
+    assert len(table) == len(KEYS)
+    for row in table:
+        # Coordinates as columns, nested values as JSON (pygeoapi's writer gives a repr).
+        feature = world.get(f"/oapi/collections/stations/items/{row['station']}")
+        assert [float(row["x"]), float(row["y"])] == feature["geometry"]["coordinates"]
+        nested = feature["properties"]["observed_properties"]
+        assert json.loads(row["observed_properties"]) == nested
