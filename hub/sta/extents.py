@@ -48,17 +48,29 @@ def _extents(conn: Connection, table: Table, column: str, ids: Sequence[int]) ->
     return found
 
 
+def _edge_order(*, latest: bool) -> tuple[Any, Any]:
+    """A stream's observations by phenomenon time, then id: newest first with ``latest``."""
+    obs: Any = observations.c
+    if latest:
+        return obs.phenomenon_time_start.desc(), obs.id.desc()
+    return obs.phenomenon_time_start.asc(), obs.id.asc()
+
+
 def _edge(stream: Any, column: str, *, latest: bool) -> Any:
     """The id of ``stream``'s first (or last) observation by phenomenon time, then id."""
     obs: Any = observations.c
-    order = (
-        (obs.phenomenon_time_start.desc(), obs.id.desc())
-        if latest
-        else (obs.phenomenon_time_start.asc(), obs.id.asc())
-    )
     return (
-        select(obs.id).where(obs[column] == stream.c.id).order_by(*order).limit(1).scalar_subquery()
+        select(obs.id)
+        .where(obs[column] == stream.c.id)
+        .order_by(*_edge_order(latest=latest))
+        .limit(1)
+        .scalar_subquery()
     )
+
+
+def _by_stream(rows: Sequence[Any]) -> dict[int, Extent]:
+    """Rows of (stream id, first start, last end, first result time, last result time)."""
+    return {row[0]: Extent(row[1], row[2], row[3], row[4]) for row in rows}
 
 
 def _chunk(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> dict[int, Extent]:
@@ -89,12 +101,7 @@ def _chunk(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> d
             )
         )
     ).all()
-    return {
-        row.stream_id: Extent(
-            row.phenomenon_time_start, row.phenomenon_time_end, row.first_result, row.last_result
-        )
-        for row in rows
-    }
+    return _by_stream(rows)
 
 
 def _chunk_lateral(
@@ -106,14 +113,14 @@ def _chunk_lateral(
     first = (
         select(obs.phenomenon_time_start, obs.result_time)
         .where(own)
-        .order_by(obs.phenomenon_time_start.asc(), obs.id.asc())
+        .order_by(*_edge_order(latest=False))
         .limit(1)
         .lateral("first_obs")
     )
     last = (
         select(obs.phenomenon_time_end, obs.result_time)
         .where(own)
-        .order_by(obs.phenomenon_time_start.desc(), obs.id.desc())
+        .order_by(*_edge_order(latest=True))
         .limit(1)
         .lateral("last_obs")
     )
@@ -130,9 +137,4 @@ def _chunk_lateral(
         .select_from(stream.outerjoin(first, true()).outerjoin(last, true()))
         .where(id_in(conn.dialect.name, stream.c.id, ids))
     ).all()
-    return {
-        row.id: Extent(
-            row.phenomenon_time_start, row.phenomenon_time_end, row.first_result, row.last_result
-        )
-        for row in rows
-    }
+    return _by_stream(rows)
