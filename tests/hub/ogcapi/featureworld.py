@@ -17,8 +17,11 @@ with a plain query: the reference the tests compare the providers' answers with.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -41,6 +44,7 @@ from hub.store.schema import (
     things,
 )
 from hub.web import create_app
+from tests.hub.ogcapi.conftest import module_store_url
 from tests.hub.sta.conftest import frame_record
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -323,3 +327,16 @@ def walk(provider: Any, **kwargs: Any) -> list[dict[str, Any]]:
         if len(page["features"]) < limit:
             return found
         offset += limit
+
+
+@contextmanager
+def feature_world_at(backend: str, directory: Path) -> Iterator[FeatureWorld]:
+    """The feature world in a fresh ``backend`` store (``directory`` for SQLite), released
+    (registry entry and store) when the block ends: the module fixture of each test file."""
+    with module_store_url(backend, directory) as url:
+        built = build_feature_world(url)
+        try:
+            yield built
+        finally:
+            registry.unregister(built.key)
+            built.store.close()

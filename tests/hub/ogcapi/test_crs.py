@@ -13,10 +13,10 @@ import pytest
 from pygeoapi.crs import create_crs_transform_spec
 from pyproj.aoi import AreaOfInterest
 
-from hub.ogcapi import crs, registry
+from hub.ogcapi import crs
 from hub.ogcapi.providers.stations import StationsProvider
-from tests.hub.ogcapi.conftest import STORES, module_store_url
-from tests.hub.ogcapi.featureworld import STATIONS, FeatureWorld, build_feature_world
+from tests.hub.ogcapi.conftest import STORES
+from tests.hub.ogcapi.featureworld import STATIONS, FeatureWorld, feature_world_at
 
 UTM = crs.EPSG_URI + "32642"
 GK = crs.EPSG_URI + "28412"
@@ -137,13 +137,8 @@ def test_unknown_crs_names(name: str) -> None:
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FeatureWorld]:
-    with module_store_url(request.param, tmp_path_factory.mktemp("crs")) as url:
-        built = build_feature_world(url)
-        try:
-            yield built
-        finally:
-            registry.unregister(built.key)
-            built.store.close()
+    with feature_world_at(request.param, tmp_path_factory.mktemp("crs")) as built:
+        yield built
 
 
 def test_provider_output_in_each_crs(world: FeatureWorld) -> None:

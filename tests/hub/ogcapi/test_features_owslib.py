@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from owslib.ogcapi.features import Features
 
-from hub.ogcapi import registry
-from tests.hub.ogcapi.conftest import STORES, live_server, module_store_url
+from tests.hub.ogcapi.conftest import STORES, live_server
 from tests.hub.ogcapi.featureworld import (
     HOUR,
     STATIONS,
     T0,
     FeatureWorld,
-    build_feature_world,
+    feature_world_at,
     iso,
     truth,
 )
@@ -30,13 +29,8 @@ Row = dict[str, Any]
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FeatureWorld]:
-    with module_store_url(request.param, tmp_path_factory.mktemp("owslib")) as url:
-        built = build_feature_world(url)
-        try:
-            yield built
-        finally:
-            registry.unregister(built.key)
-            built.store.close()
+    with feature_world_at(request.param, tmp_path_factory.mktemp("owslib")) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")

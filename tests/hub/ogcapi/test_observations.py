@@ -21,12 +21,13 @@ from hub.ogcapi import registry
 from hub.ogcapi.providers import cqlparse, paging
 from hub.ogcapi.providers.observations import ObservationsProvider
 from hub.store.schema import datastreams, observations, stations
-from tests.hub.ogcapi.conftest import STORES, module_store_url
+from tests.hub.ogcapi.conftest import STORES
 from tests.hub.ogcapi.featureworld import (
     HOUR,
     T0,
     FeatureWorld,
     build_feature_world,
+    feature_world_at,
     iso,
     truth,
     walk,
@@ -39,13 +40,8 @@ Row = dict[str, Any]
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FeatureWorld]:
-    with module_store_url(request.param, tmp_path_factory.mktemp("observations")) as url:
-        built = build_feature_world(url)
-        try:
-            yield built
-        finally:
-            registry.unregister(built.key)
-            built.store.close()
+    with feature_world_at(request.param, tmp_path_factory.mktemp("observations")) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")

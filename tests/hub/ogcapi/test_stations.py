@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderItemNotFoundError
 
-from hub.ogcapi import registry
 from hub.ogcapi.providers import cqlparse
 from hub.ogcapi.providers.stations import StationsProvider
-from tests.hub.ogcapi.conftest import STORES, module_store_url
+from tests.hub.ogcapi.conftest import STORES
 from tests.hub.ogcapi.featureworld import (
     HOUR,
     STATIONS,
     T0,
     FeatureWorld,
-    build_feature_world,
+    feature_world_at,
     iso,
     truth,
     walk,
@@ -34,13 +33,8 @@ KEYS = sorted(STATIONS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FeatureWorld]:
-    with module_store_url(request.param, tmp_path_factory.mktemp("stations")) as url:
-        built = build_feature_world(url)
-        try:
-            yield built
-        finally:
-            registry.unregister(built.key)
-            built.store.close()
+    with feature_world_at(request.param, tmp_path_factory.mktemp("stations")) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")
