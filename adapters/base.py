@@ -15,14 +15,17 @@ import hashlib
 import hmac
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENTRY_POINT_GROUP = "auasu.adapters"
+
+DeviceAuth = Literal["none", "api-key", "password", "mtls", "device-sig"]
+"""How a device authenticates on its channel (provenance assurance L1 for all but the last two)."""
 
 
 class Aggregation(StrEnum):
@@ -216,6 +219,16 @@ class Adapter(ABC):
     version: str
     source: Literal["lihe-hj212", "kazhydromet"] | str
     description: str
+    # What provenance records say of this adapter's input (provenance.md §5.2): the media type
+    # of one unit of raw input, and how a device proves who it is on this channel.
+    media_type: str = "application/octet-stream"
+    device_auth: DeviceAuth = "none"
+
+    def provenance_config(self) -> Mapping[str, Any]:
+        """The configuration that decides what this adapter makes of raw bytes (tables,
+        coefficients, their versions), as JSON data without floats: its digest goes into every
+        provenance record, so a replay can tell it runs the adapter as it was configured."""
+        return {}
 
     @abstractmethod
     def decode(

@@ -215,13 +215,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from hub.ingest.pipeline import IngestPipeline
     from hub.mapping import MappingSet
     from hub.plugins import load_adapter
+    from hub.store import Store
 
     adapter = load_adapter(args.adapter)
     for path in args.files:
         if not path.is_file():
             raise CliError(f"no such file: {path}")
-    store = _open_store(args)
-    pipeline = IngestPipeline(store, MappingSet.load(), {adapter.name: adapter})
+    from hub.provenance.service import open_provenance
+
+    config = _config(args)
+    store = Store.open(config.database_url)
+    # A backfill is sealed like live ingest: one signed record per committed batch.
+    provenance = open_provenance(config, store, {adapter.name: adapter})
+    sealer = provenance.sealer if provenance is not None else None
+    pipeline = IngestPipeline(store, MappingSet.load(), {adapter.name: adapter}, sealer=sealer)
     pipeline.start()
     totals = dict.fromkeys(("units", "stored", "pending", "rejected", "failed", "new"), 0)
     try:
@@ -570,6 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     hj.add_argument("--replay", type=Path, help="replay a capture file instead")
     hj.add_argument("--ack-timeout", type=float, default=15.0)
     hj.set_defaults(func=cmd_simulate)
+
+    from hub.provenance import cli_keys, cli_verify
+
+    cli_keys.register(commands)  # keys, trust
+    cli_verify.register(commands)  # verify
     return parser
 
 

@@ -43,7 +43,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -123,6 +123,26 @@ class OgcApiSettings(BaseModel):
         if self.default_items > self.max_items:
             raise ValueError("default_items is larger than max_items")
         return self
+
+
+class ProvenanceSettings(BaseModel):
+    """Signed provenance of every ingest batch (:mod:`hub.provenance`, provenance.md §5).
+
+    The keys live in ``<data_dir>/keys`` (``auasu keys init``); with ``create_keys`` a hub that
+    finds none makes them at start-up. ``hub_id`` is the hub's stable URI, written into the
+    keys when they are made (default: ``[http] public_url``, else ``urn:auasu:hub:<host>``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    create_keys: bool = True
+    hub_id: str | None = None
+    agency: str = Field(default="AuaSu hub", min_length=1, max_length=64)  # an X.509 name
+    licence_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    qc_level: Literal["raw", "auto-qc", "validated"] = "raw"
+    # A new checkpoint is signed at most this often while entries arrive (seconds).
+    checkpoint_every_s: float = Field(default=300.0, gt=0)
 
 
 class HJ212Settings(BaseModel):
@@ -224,6 +244,7 @@ class HubConfig(BaseModel):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ogcapi: OgcApiSettings = Field(default_factory=OgcApiSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
     log_level: str = "INFO"
 
     @property

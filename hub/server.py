@@ -27,6 +27,7 @@ from hub.ingest.tcp import ListenerLimits, TcpListener
 from hub.mapping import MappingSet
 from hub.metrics import HubMetrics
 from hub.plugins import load_adapters
+from hub.provenance.service import open_provenance
 from hub.sta.mqtt import oneshot
 from hub.store import Store
 from hub.web import create_app
@@ -56,15 +57,19 @@ class HubServer:
         self.broker = broker
         self.metrics = HubMetrics()
         self.store = store or Store.open(config.database_url)
+        adapters = load_adapters()
+        # Every batch the pipeline commits is sealed: a signed record in the provenance log.
+        self.provenance = open_provenance(config, self.store, adapters)
         self.pipeline = IngestPipeline(
             self.store,
             MappingSet.load(),
-            load_adapters(),
+            adapters,
             settings=PipelineSettings(
                 max_batch_frames=config.ingest.max_batch_frames,
                 linger_s=config.ingest.linger_ms / 1000,
             ),
             metrics=self.metrics,
+            sealer=self.provenance.sealer if self.provenance is not None else None,
         )
         self.listener = TcpListener(
             self.pipeline,
@@ -106,7 +111,12 @@ class HubServer:
         # MQTT notifications link to, and the MQTT observer must be registered before the
         # pipeline commits anything.
         app = create_app(
-            self.store, self.metrics, self.ready, pipeline=self.pipeline, config=self.config
+            self.store,
+            self.metrics,
+            self.ready,
+            pipeline=self.pipeline,
+            config=self.config,
+            provenance=self.provenance,
         )
         self._http = create_server(
             app,
@@ -121,6 +131,8 @@ class HubServer:
         if self.config.mqtt.enabled:
             self._make_mqtt()
         self.pipeline.start()
+        if self.provenance is not None:
+            self.provenance.start()
         if self.mqtt is not None:
             assert self._auth_sync is not None
             self._auth_sync.start()
@@ -203,6 +215,8 @@ class HubServer:
             except Exception:  # shutting down anyway; the listener logs its own errors
                 log.exception("listener did not stop cleanly")
         self.pipeline.stop()
+        if self.provenance is not None:
+            self.provenance.stop()
         if self._http is not None:
             self._http.close()
         # After every producer: what they committed last is still published.

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.base import (
@@ -26,7 +27,7 @@ from adapters.base import (
     Rejection,
     RejectionCode,
 )
-from adapters.hj212.factors import load_factor_table
+from adapters.hj212.factors import FACTORS_PATH, load_factor_table
 from adapters.hj212.framing import FrameEvent, JunkEvent, check_frame, split_stream
 from adapters.hj212.packet import (
     CodecError,
@@ -65,6 +66,8 @@ class LiheHJ212Adapter(Adapter):
     version = "0.1.0"
     source = "lihe-hj212"
     description = "Lihe Technology air/water stations: HJ 212 frames from the station data logger"
+    media_type = "application/x-hj212"  # one frame, "##" to CRLF (HJ 212-2017 §6.3)
+    device_auth = "password"  # the PW field, checked against the registry's hash
 
     def __init__(self) -> None:
         self._factors = load_factor_table()
@@ -72,6 +75,16 @@ class LiheHJ212Adapter(Adapter):
         self._lock = threading.Lock()
         self._reassembler = Reassembler()
         self._stations: dict[str, str] = {}  # MN -> station, to name expired sets' stations
+
+    def provenance_config(self) -> Mapping[str, Any]:
+        """The factor table in force (code -> observed property), by version and digest."""
+        table = FACTORS_PATH.read_bytes()
+        return {
+            "factor_table": {
+                "version": self._factors.version,
+                "sha256": hashlib.sha256(table).hexdigest(),
+            },
+        }
 
     def split(self, stream: bytes) -> Iterator[bytes]:
         """Frames of a capture file, and the junk between them, as exact slices of ``stream``."""

@@ -54,6 +54,7 @@ from hub.ingest.devices import StoreDeviceDirectory
 from hub.mapping import MappingSet, ObservedPropertyDef, UnitError
 from hub.metrics import HubMetrics
 from hub.store import FrameIssue, FrameRecord, ObservationRow, Store, registry
+from hub.store.sealing import BatchSealer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,6 +127,7 @@ class IngestPipeline:
         *,
         settings: PipelineSettings | None = None,
         metrics: HubMetrics | None = None,
+        sealer: BatchSealer | None = None,
     ) -> None:
         self.store = store
         self.mappings = mappings
@@ -133,6 +135,8 @@ class IngestPipeline:
         self.settings = settings or PipelineSettings()
         self.metrics = metrics or HubMetrics()
         self.devices = StoreDeviceDirectory(store)
+        # Signs each batch's provenance record in the batch's transaction (hub.provenance).
+        self.sealer = sealer
         self._queue: queue.Queue[_Item | _Prepared] = queue.Queue()
         # What Store uses for its own writes: SQLite takes the write lock at BEGIN.
         self._writer = store.engine.execution_options(sqlite_immediate=True)
@@ -300,7 +304,7 @@ class IngestPipeline:
 
     def _commit_and_resolve(self, batch: list[_Item]) -> None:
         records = [item.record for item in batch if item.record is not None]
-        summary = self._retrying(lambda: self.store.write_batch(records))
+        summary = self._retrying(lambda: self.store.write_batch(records, self.sealer))
         if summary is None:
             self._fail(batch, "store unavailable")
             return

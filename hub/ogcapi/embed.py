@@ -68,7 +68,7 @@ import pygeoapi.api.environmental_data_retrieval as edr_api
 import pygeoapi.api.itemtypes as itemtypes_api
 import pygeoapi.l10n as pygeoapi_l10n
 import pygeoapi.util as pygeoapi_util
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from flask.sansio.app import App
 from pygeoapi.api import API, SYSTEM_LOCALE, APIRequest
@@ -375,6 +375,8 @@ class OapiState:
         base_url = self.base_url()
         if base_url is None:
             return json_error(400, "the Host header is not a host name or address")
+        # Providers link observations to their provenance records (outside /oapi).
+        g.auasu_hub_root = base_url.removesuffix(PREFIX)
         try:
             api = self.api(base_url)
             if with_openapi and not api.openapi:

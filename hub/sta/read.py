@@ -94,6 +94,7 @@ def answer(store: Store, path: str) -> Any:
             lambda md: multi_datastream_extent(conn, md),
             lambda ids: multi_datastream_extents(conn, ids),
             observed_areas=lambda ids, multi: observed_areas(conn, ids, multi=multi),
+            hub_root=root.removesuffix("/v1.1"),
         )
         writer = Writer(conn, root, extras)
         if parsed.is_collection:

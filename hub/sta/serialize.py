@@ -49,7 +49,10 @@ class Extras:
         multi_batch: Callable[[Sequence[int]], Mapping[int, Extent]] | None = None,
         *,
         observed_areas: Callable[[Sequence[int], bool], Mapping[int, Any]] | None = None,
+        hub_root: str = "",
     ) -> None:
+        # The hub's base URL (the service root without "/v1.1"): provenance links start there.
+        self.hub_root = hub_root
         self.extent = extent
         self.batch = batch
         self.multi_extent = multi_extent
@@ -147,6 +150,25 @@ def _time(name: str) -> Getter:
     return lambda row, _extras: iso(row[name])
 
 
+PROV_PARAMETER = "auasu:prov"
+
+
+def _observation_parameters(row: Row, extras: Extras) -> Any:
+    """An Observation's parameters, with a pointer to the signed provenance record that binds
+    its current value (provenance.md §5.5) when it has one: the record's URL, its index in the
+    hub's log and the observation's leaf in the record's batch tree."""
+    parameters = row["parameters"]
+    entry = row.get("prov_entry")
+    if entry is None:
+        return parameters
+    pointer = {
+        "record": f"{extras.hub_root}/prov/records/{entry}",
+        "log_index": entry,
+        "batch_index": row["prov_leaf"],
+    }
+    return {**(parameters or {}), PROV_PARAMETER: pointer}
+
+
 def _extent(which: str, *, multi: bool = False) -> Getter:
     def get(row: Row, extras: Extras) -> Any:
         extent = extras.extent_of(row["id"], multi=multi)
@@ -238,7 +260,7 @@ GETTERS: dict[str, dict[str, Getter]] = {
         "result": _preferring("result_json", "result"),
         "resultQuality": _preferring("result_quality_json", "result_quality"),
         "validTime": _valid_time,
-        "parameters": _col("parameters"),
+        "parameters": _observation_parameters,
     },
     "FeatureOfInterest": {**_ENCODED, "feature": _col("feature")},
 }

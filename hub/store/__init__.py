@@ -29,6 +29,7 @@ from hub.store.engine import StoreError, default_url, make_engine
 from hub.store.migrations import LATEST_VERSION, current_version, migrate
 from hub.store.queries import QuarantineEntry, StationStats
 from hub.store.registry import StationEntities
+from hub.store.sealing import BatchSealer
 
 __all__ = [
     "LATEST_VERSION",
@@ -173,10 +174,13 @@ class Store:
         # No lock: a dict lookup is atomic, and entries are only ever added.
         return self._datastreams.get((station_key, property_key, aggregation))
 
-    def write_batch(self, frames: Sequence[FrameRecord]) -> BatchSummary:
-        """Archive frames and store their observations in one durable transaction."""
+    def write_batch(
+        self, frames: Sequence[FrameRecord], sealer: BatchSealer | None = None
+    ) -> BatchSummary:
+        """Archive frames and store their observations in one durable transaction (with their
+        signed provenance record when a ``sealer`` is given)."""
         with self._writer.begin() as conn:
-            return write_batch(conn, frames)
+            return write_batch(conn, frames, sealer)
 
     def reject_frames(self, shas: Sequence[str], issue: FrameIssue) -> None:
         """Quarantine already archived frames with ``issue``."""

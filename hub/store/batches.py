@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.store.feature_pairs import record_stream_features
 from hub.store.schema import frame_issues, observations, raw_frames
+from hub.store.sealing import BatchSealer, BatchToSeal, SealedRow
 
 
 class ObservationRow(NamedTuple):
@@ -97,8 +98,14 @@ def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite
     return sqlite.insert(table)
 
 
-def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary:
-    """Store ``frames`` and their observations; the caller owns the transaction."""
+def write_batch(
+    conn: Connection, frames: Sequence[FrameRecord], sealer: BatchSealer | None = None
+) -> BatchSummary:
+    """Store ``frames`` and their observations; the caller owns the transaction.
+
+    With a ``sealer`` the batch's signed provenance record is written in the same transaction
+    (:mod:`hub.store.sealing`) whenever the batch stored or corrected an observation.
+    """
     unique_frames: dict[str, FrameRecord] = {}
     receive_counts: dict[str, int] = defaultdict(int)
     for frame in frames:
@@ -123,7 +130,16 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
     if not rows:
         return BatchSummary(frames_new, 0, 0, 0, {})
 
-    inserted, created_ids = _insert_observations(conn, rows)
+    # The records' log entries are known before the rows are written, so each row carries its
+    # place in the provenance log (entry, leaf) from its INSERT on: one record per adapter.
+    groups = _by_adapter(rows, unique_frames) if sealer is not None else {}
+    first = sealer.reserve(conn) if sealer is not None else 0
+    places = {
+        key: (first + group, leaf)
+        for group, keys in enumerate(groups.values())
+        for leaf, key in enumerate(keys)
+    }
+    inserted, created_ids = _insert_observations(conn, rows, places)
     # After the observations: their foreign-key checks lock the streams' rows against a
     # concurrent prune_stream_features (hub.store.api_writes) until this transaction ends.
     # Only inserted rows count: a duplicate or a correction keeps its stored feature.
@@ -131,7 +147,17 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
         conn, {(key[0], rows[key][0].feature_of_interest_id) for key in inserted}
     )
     conflicts = {key: value for key, value in rows.items() if key not in inserted}
-    corrected_ids, duplicates = _apply_corrections(conn, conflicts) if conflicts else ((), 0)
+    corrected_ids, duplicates, superseded = (
+        _apply_corrections(conn, conflicts, places) if conflicts else ((), 0, {})
+    )
+    if sealer is not None and (inserted or corrected_ids):
+        # Every group is sealed, even one of exact replays only, so the entries stay gap-free.
+        for group, keys in enumerate(groups.values()):
+            sealed = [SealedRow(rows[key][0], rows[key][2]) for key in keys]
+            used = dict.fromkeys(row.frame_sha256 for row in sealed)
+            replaced = tuple(sorted({superseded[key] for key in keys if key in superseded}))
+            batch = BatchToSeal([unique_frames[sha] for sha in used], sealed, replaced)
+            sealer.seal(conn, first + group, batch)
     new_by_frame: dict[str, int] = defaultdict(int)
     for key in inserted:
         new_by_frame[rows[key][2]] += 1
@@ -144,6 +170,16 @@ def write_batch(conn: Connection, frames: Sequence[FrameRecord]) -> BatchSummary
         created_ids,
         corrected_ids,
     )
+
+
+def _by_adapter(
+    rows: dict[Key, tuple[ObservationRow, int, str]], frames: dict[str, FrameRecord]
+) -> dict[str, list[Key]]:
+    """The batch's observation keys by the adapter of their frame, in arrival order."""
+    groups: dict[str, list[Key]] = {}
+    for key, (_row, _frame_id, sha) in rows.items():
+        groups.setdefault(frames[sha].adapter, []).append(key)
+    return groups
 
 
 def archive_frame(conn: Connection, frame: FrameRecord, observations_count: int) -> int:
@@ -234,13 +270,14 @@ _INSERT_OBSERVATION = {
     "sqlite": (
         "INSERT INTO observations (datastream_id, feature_of_interest_id, "
         "phenomenon_time_start, phenomenon_time_end, result_time, result, result_quality, "
-        "parameters, frame_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "parameters, frame_id, prov_entry, prov_leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (datastream_id, phenomenon_time_start, phenomenon_time_end) DO NOTHING"
     ),
     "postgresql": (
         "INSERT INTO observations (datastream_id, feature_of_interest_id, "
         "phenomenon_time_start, phenomenon_time_end, result_time, result, result_quality, "
-        "parameters, frame_id) VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb), %s) "
+        "parameters, frame_id, prov_entry, prov_leaf) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb), %s, %s, %s) "
         "ON CONFLICT (datastream_id, phenomenon_time_start, phenomenon_time_end) DO NOTHING "
         "RETURNING id"
     ),
@@ -265,9 +302,14 @@ def _pg_time(value: datetime | None) -> datetime | None:
 
 
 def _insert_observations(
-    conn: Connection, rows: dict[Key, tuple[ObservationRow, int, str]]
+    conn: Connection,
+    rows: dict[Key, tuple[ObservationRow, int, str]],
+    places: dict[Key, tuple[int, int]] | None = None,
 ) -> tuple[set[Key], tuple[int, ...]]:
-    """Insert new keys, skip existing ones; return the keys this call inserted and their ids."""
+    """Insert new keys, skip existing ones; return the keys this call inserted and their ids.
+
+    ``places``: each key's (log entry, leaf) in the provenance records of the batch (empty or
+    None: no provenance, both columns NULL)."""
     backend = conn.dialect.name
     convert = _sqlite_time if backend == "sqlite" else _pg_time
     times: dict[datetime | None, Any] = {}
@@ -281,6 +323,8 @@ def _insert_observations(
             return converted
 
     dumps = json.dumps
+    nowhere = (None, None)
+    where = places or {}
     params = [
         (
             row.datastream_id,
@@ -292,8 +336,9 @@ def _insert_observations(
             row.result_quality,
             dumps(row.parameters, separators=(",", ":")),
             frame_id,
+            *where.get(key, nowhere),
         )
-        for row, frame_id, _sha in rows.values()
+        for key, (row, frame_id, _sha) in rows.items()
     ]
     if backend == "postgresql":
         return _insert_returning(conn, params, rows.keys())
@@ -363,9 +408,14 @@ def _insert_returning(
 
 
 def _apply_corrections(
-    conn: Connection, conflicts: dict[Key, tuple[ObservationRow, int, str]]
-) -> tuple[tuple[int, ...], int]:
-    """Update observations whose value changed; return (their ids, exact duplicates)."""
+    conn: Connection,
+    conflicts: dict[Key, tuple[ObservationRow, int, str]],
+    places: dict[Key, tuple[int, int]],
+) -> tuple[tuple[int, ...], int, dict[Key, int]]:
+    """Update observations whose value changed; return (their ids, exact duplicates, and for
+    each corrected key the log entry of the record that bound the value it replaced). A
+    corrected row moves to its place in ``places`` (none: no provenance); an exact duplicate
+    keeps its own."""
     by_stream: dict[int, list[datetime]] = defaultdict(list)
     for stream_id, start, _end in conflicts:
         by_stream[stream_id].append(start)
@@ -382,6 +432,7 @@ def _apply_corrections(
                 observations.c.result_time,
                 observations.c.parameters,
                 observations.c.frame_id,
+                observations.c.prov_entry,
             ).where(
                 and_(
                     observations.c.datastream_id == stream_id,
@@ -397,6 +448,7 @@ def _apply_corrections(
     corrected: list[int] = []
     duplicates = 0
     updates = []
+    superseded: dict[Key, int] = {}
     for key, (new, frame_id, _sha) in conflicts.items():
         old = existing.get(key)
         if old is None:  # deleted between insert and select: nothing sensible to correct
@@ -422,9 +474,13 @@ def _apply_corrections(
                 "new_result_time": new.result_time,
                 "new_parameters": {**new.parameters, "corrections": history},
                 "new_frame_id": frame_id,
+                "new_prov_entry": places[key][0] if key in places else None,
+                "new_prov_leaf": places[key][1] if key in places else None,
             }
         )
         corrected.append(int(old.id))
+        if old.prov_entry is not None:
+            superseded[key] = int(old.prov_entry)
     if updates:
         conn.execute(
             update(observations)
@@ -438,10 +494,12 @@ def _apply_corrections(
                 result_time=bindparam("new_result_time"),
                 parameters=bindparam("new_parameters", type_=observations.c.parameters.type),
                 frame_id=bindparam("new_frame_id"),
+                prov_entry=bindparam("new_prov_entry"),
+                prov_leaf=bindparam("new_prov_leaf"),
             ),
             updates,
         )
-    return tuple(corrected), duplicates
+    return tuple(corrected), duplicates, superseded
 
 
 def reject_frames(conn: Connection, shas: Sequence[str], issue: FrameIssue, now: datetime) -> None:

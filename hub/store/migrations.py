@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, inspect, select, text
 
-from hub.store import migration_v2, migration_v3, migration_v4
+from hub.store import migration_v2, migration_v3, migration_v4, migration_v5
 from hub.store.engine import StoreError
 from hub.store.schema import metadata, schema_migrations
 
@@ -59,6 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "sensorthings writes", migration_v2.apply),
     Migration(3, "users", migration_v3.apply),
     Migration(4, "stream features", migration_v4.apply),
+    Migration(5, "provenance log", migration_v5.apply),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -260,6 +261,11 @@ observations = Table(
     Column("result_quality_json", NullableJson),
     Column("valid_time_start", UTCDateTime),
     Column("valid_time_end", UTCDateTime),
+    # The provenance record that binds the current value: its log index (prov_records.entry)
+    # and the value's leaf in that record's batch tree. NULL when nothing signed it (API
+    # writes, values stored before schema step 5 or by a hub without a signing key).
+    Column("prov_entry", BigInteger),
+    Column("prov_leaf", Integer),
     UniqueConstraint(
         "datastream_id", "phenomenon_time_start", "phenomenon_time_end", name="uq_observation"
     ),
@@ -347,4 +353,71 @@ stream_feature_prunes = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("prunes", BigInteger, nullable=False),
+)
+
+# --- Provenance (schema step 5, hub.store.migration_v5; provenance.md §5.5) ---------------------
+# The hub's append-only RFC 9162 log (hub.provenance.log): one entry per signed record, leaf
+# bytes = the canonical bytes of the record's DSSE envelope. Rows are only ever inserted.
+prov_log_entries = Table(
+    "prov_log_entries",
+    metadata,
+    # Id: a plain INTEGER PRIMARY KEY on SQLite is the rowid itself (no second index).
+    Column("idx", Id, primary_key=True, autoincrement=False),
+    # Before the leaf: SQLite reads a record's columns in order, and a proof only needs the
+    # hash, not the envelope (which may spill onto overflow pages).
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("record_id", String(36), nullable=False, unique=True),
+    Column("appended_at", UTCDateTime, nullable=False),
+)
+
+# The hash of every complete subtree of the log: 2**level leaves starting at leaf
+# idx * 2**level, level >= 1 (level 0 is prov_log_entries.leaf_hash). Written in the
+# transaction of the append that completes it; never changes. Any MTH(leaves[a:b]) a proof
+# needs is then O(log n) of these rows.
+prov_log_subtrees = Table(
+    "prov_log_subtrees",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    # Clustered on the key on SQLite: every read is a key lookup, and rows are tiny.
+    sqlite_with_rowid=False,
+)
+
+# The log's size, in one row (id 1, inserted by step 5): every appender locks it (SELECT ...
+# FOR UPDATE, or the UPDATE itself) so that hubs sharing one PostgreSQL append in one total
+# order without gaps; on SQLite the writer holds the database write lock already.
+prov_log_head = Table(
+    "prov_log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+# One row per signed record, keyed by the log index of its envelope.
+prov_records = Table(
+    "prov_records",
+    metadata,
+    Column("entry", Id, ForeignKey("prov_log_entries.idx"), primary_key=True, autoincrement=False),
+    Column("record_id", String(36), nullable=False, unique=True),
+    Column("created_at", UTCDateTime),
+    Column("adapter", String(64)),
+    Column("agency", String(200)),
+    Column("observations", Integer),  # how many bindings (leaves of the batch tree)
+    Column("root", LargeBinary(32)),  # the batch tree's root
+    # zlib-compressed canonical binding JSON lines, newline-separated, in batch (leaf) order.
+    Column("bindings", LargeBinary, nullable=False),
+    Column("supersedes", Json),  # log entries of the records whose values this one corrected
+)
+
+# Every checkpoint the hub issued: the C2SP signed note of the log at ``size`` (witness
+# cosignature lines are appended to ``note`` by federation).
+prov_checkpoints = Table(
+    "prov_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,6 +24,9 @@ from hub.store import Store
 from hub.store.timeouts import StatementTimeout, is_statement_timeout
 from hub.web import auth, cors, limits, ratelimit
 
+if TYPE_CHECKING:
+    from hub.provenance.service import Provenance
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +37,7 @@ def create_app(
     *,
     pipeline: IngestPipeline | None = None,
     config: HubConfig | None = None,
+    provenance: Provenance | None = None,
 ) -> Flask:
     """Build the WSGI app. ``ready`` says whether ingest is accepting input; ``pipeline``
     (absent in read-only rigs) carries observations written through the APIs.
@@ -64,6 +68,12 @@ def create_app(
     ratelimit.install(app, rates, trusted=trusted, identify=_principal_name)
     app.register_blueprint(create_blueprint(store, pipeline))
     app.register_blueprint(create_oapi_blueprint(store, config))
+    if provenance is not None:
+        from hub.provenance.web import ProvContext, create_prov_blueprint
+
+        public_url = config.http.public_url if config is not None else None
+        context = ProvContext(provenance.keys, provenance.log, public_url)
+        app.register_blueprint(create_prov_blueprint(store, context))
     cors.install(app)
 
     @app.get("/healthz")

@@ -38,7 +38,9 @@ from hub.web.errors import json_error
 from hub.web.ratelimit import WRITE_METHODS, IPNetwork, TokenBuckets, request_address
 
 CHALLENGE = 'Basic realm="AuaSu", Bearer'
-PROTECTED_PREFIXES: tuple[str, ...] = ("/v1.1",)
+# Paths whose requests are authenticated when they carry credentials and whose writes need them;
+# /raw also needs them to read (archived device bytes carry HJ 212 passwords in clear).
+PROTECTED_PREFIXES: tuple[str, ...] = ("/v1.1", "/prov", "/raw")
 # Longer than any honest Basic or bearer header; refused before decoding anything.
 MAX_AUTHORIZATION_LENGTH = 4096
 _METHOD_ROLES = {"POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "delete"}

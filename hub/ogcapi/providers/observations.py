@@ -2,9 +2,10 @@
 
 A feature's id is the observation's id (the same as in the SensorThings API); its properties
 are station, observed property, value, unit, phenomenon time start and end, result time,
-quality, aggregation and datastream, and ``links`` to its provenance once that exists
-(:func:`hub.ogcapi.providers.common.provenance_links`). ``datetime`` applies to the phenomenon
-time's start (the collection's ``time_field``).
+quality, aggregation and datastream; its ``links`` name the signed provenance record that
+binds its value (rel ``http://www.w3.org/ns/prov#has_provenance``,
+:func:`hub.ogcapi.providers.params.provenance_links`) when it has one. ``datetime``
+applies to the phenomenon time's start (the collection's ``time_field``).
 
 How a page is read, so that it stays an index walk on ten million rows:
 
@@ -262,6 +263,7 @@ class ObservationsProvider(HubProvider):
                 PROPERTY_KEY.label("property_key"),
                 d.c.unit,
                 d.c.aggregation,
+                o.c.prov_entry,
             )
             .select_from(o.join(streams.STREAM_JOIN, d.c.id == o.c.datastream_id))
             .where(in_list(o.c.id, ids, conn.dialect.name))
@@ -292,7 +294,7 @@ class ObservationsProvider(HubProvider):
                     properties,
                     float(row.lon),
                     float(row.lat),
-                    provenance_links(identifier),
+                    provenance_links(row.prov_entry),
                 )
             )
         return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from flask import g, has_request_context
 from pygeoapi.provider.base import ProviderInvalidQueryError
 from sqlalchemy import ColumnElement, bindparam
 
@@ -162,8 +163,20 @@ def observation_quality(quality: Any, quality_json: Any) -> Any:
     return quality_json if quality_json is not None else quality
 
 
-def provenance_links(_observation_id: int) -> tuple[dict[str, Any], ...]:
-    """Links from an observation to its provenance record; none yet (the provenance record
-    arrives with issue 5: it returns a ``rel: "provenance"`` link here, and every observation
-    feature, in pages and alone, carries it as ``links``)."""
-    return ()
+PROVENANCE_REL = "http://www.w3.org/ns/prov#has_provenance"  # PROV-AQ (provenance.md §1.1)
+
+
+def provenance_links(entry: int | None) -> tuple[dict[str, Any], ...]:
+    """The link from an observation to the signed provenance record that binds its current
+    value (log entry ``entry``; None: the observation has none, so no link)."""
+    if entry is None:
+        return ()
+    root = g.get("auasu_hub_root", "") if has_request_context() else ""
+    return (
+        {
+            "rel": PROVENANCE_REL,
+            "type": "application/json",
+            "title": "signed provenance record (log entry " + str(entry) + ")",
+            "href": f"{root}/prov/records/{entry}",
+        },
+    )

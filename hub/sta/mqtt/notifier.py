@@ -227,6 +227,7 @@ class MqttNotifier:
             extras = Extras(
                 lambda ds: datastream_extent(conn, ds),
                 observed_areas=lambda ids, multi: observed_areas(conn, ids, multi=multi),
+                hub_root=self.root_url.removesuffix("/v1.1"),
             )
             for change in changes:
                 entity = entity_by_set(change.entity_set)

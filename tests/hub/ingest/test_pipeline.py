@@ -201,12 +201,12 @@ def test_no_acknowledgement_before_the_commit_and_retry_after_store_errors(
     gate = threading.Event()
     failures = [0]
 
-    def flaky(frames: Any) -> Any:
+    def flaky(frames: Any, sealer: Any = None) -> Any:
         gate.wait(10)
         if failures[0] < 2:
             failures[0] += 1
             raise OperationalError("INSERT", {}, Exception("server closed the connection"))
-        return real_write(frames)
+        return real_write(frames, sealer)
 
     store.write_batch = flaky  # type: ignore[method-assign]
     pipeline.start()
@@ -325,11 +325,11 @@ def test_a_retry_after_a_store_error_does_not_decode_twice(store: Store) -> None
         real_write = store.write_batch
         failures = [0]
 
-        def fail_once(frames: Any) -> Any:
+        def fail_once(frames: Any, sealer: Any = None) -> Any:
             if failures[0] == 0:
                 failures[0] += 1
                 raise OperationalError("COMMIT", {}, Exception("connection lost"))
-            return real_write(frames)
+            return real_write(frames, sealer)
 
         store.write_batch = fail_once  # type: ignore[method-assign]
         (second,) = ingest(pipeline, split_piece(2, "a21026-Rtd"))

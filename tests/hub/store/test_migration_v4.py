@@ -80,7 +80,7 @@ def _version_3_database(url: str) -> dict[str, int]:
             # Back to version 3: the step-4 tables and their record go.
             stream_features.drop(conn)
             stream_feature_prunes.drop(conn)
-            conn.execute(delete(schema_migrations).where(schema_migrations.c.version == 4))
+            conn.execute(delete(schema_migrations).where(schema_migrations.c.version >= 4))
         assert store.schema_version() == 3
     finally:
         store.close()
@@ -91,7 +91,7 @@ def test_the_step_fills_the_table_from_the_observations(store_url: str) -> None:
     ids = _version_3_database(store_url)
     store = Store.open(store_url)
     try:
-        assert store.schema_version() == LATEST_VERSION == 4
+        assert store.schema_version() == LATEST_VERSION
         assert _pairs(store) == {
             (ids["stream"], None, ids["station"]),
             (ids["stream"], None, ids["moved"]),
