@@ -26,8 +26,9 @@ import requests
 from pydantic import ValidationError
 
 from hub.provenance.bundle import ProvBundle
+from hub.provenance.replay import replay_check
 from hub.provenance.trust import SignedTrustBundle, TrustError, load_bundle
-from hub.provenance.verify import Verdict, replay_check, verify_bundle, with_check
+from hub.provenance.verify import Verdict, verify_bundle, with_check
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cmd_verify", "register"]
 

@@ -32,27 +32,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.base import Adapter, ChannelContext, DeviceDirectory, Rejection
-from hub.mapping import MappingSet, UnitError, default_mappings
-from hub.plugins import AdapterLoadError, load_adapter
 from hub.provenance import dsse, merkle, notes
 from hub.provenance.bundle import ProvBundle, harvested_core, note_body
 from hub.provenance.canonical import (
     CanonicalError,
     binding_bytes,
-    canonical_json,
     core_bytes,
     utc_text,
 )
 from hub.provenance.certificates import CertificateError, verify_signing_certificate
 from hub.provenance.records import PAYLOAD_TYPE, Envelope, Statement, parse_payload
-from hub.provenance.sealer import envelope_bytes, phenomenon_text
+from hub.provenance.sealer import envelope_bytes
 from hub.provenance.trust import SignedTrustBundle, TrustBundleBody, TrustError, verify_trust_bundle
 
 __all__ = [
     "Check",
     "Verdict",
-    "replay_check",
     "verify_bundle",
 ]
 
@@ -98,11 +93,11 @@ class Verdict(_Model):
         return first[0] if first else None
 
 
-def _pass(name: str, detail: str) -> Check:
+def check_passed(name: str, detail: str) -> Check:
     return Check(name=name, ok=True, detail=detail)
 
 
-def _fail(name: str, detail: str) -> Check:
+def check_failed(name: str, detail: str) -> Check:
     return Check(name=name, ok=False, detail=" ".join(detail.split()))
 
 
@@ -110,7 +105,7 @@ def _skip(name: str, why: str) -> Check:
     return Check(name=name, ok=False, detail=_NOT_CHECKED + why)
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "value"
@@ -166,13 +161,13 @@ def _trust(bundle: SignedTrustBundle, pinned: str | None) -> _Trust:
         log_keys = tuple(_named_key(k.vkey) for k in body.log_keys)
         witnesses = tuple(_named_key(k.vkey) for k in body.witness_keys)
     except (TrustError, notes.NoteError, ValueError) as exc:
-        result = _Trust(next(_serials), _fail("trust", _first_line(exc)))
+        result = _Trust(next(_serials), check_failed("trust", first_line(exc)))
     else:
         pin = "pinned root" if pinned else "root (not pinned: pass the root's SHA-256 to pin it)"
         detail = f"trust bundle of {body.hub_id} ({body.agency}) is signed by its {pin}"
         result = _Trust(
             serial=next(_serials),
-            check=_pass("trust", detail),
+            check=check_passed("trust", detail),
             body=body,
             roots=roots,
             crl=crl,
@@ -208,7 +203,7 @@ def _record_key(envelope: Envelope) -> tuple[Any, ...]:
     )
 
 
-def _record(envelope: Envelope) -> _Record:
+def record_of(envelope: Envelope) -> _Record:
     key = _record_key(envelope)
     found: _Record | None = _records.get(key)
     if found is not None:
@@ -222,7 +217,7 @@ def _record(envelope: Envelope) -> _Record:
         value = json.loads(payload)
         loose = value if isinstance(value, dict) else None
     except (binascii.Error, ValueError) as exc:
-        error = f"the payload is not base64 JSON: {_first_line(exc)}"
+        error = f"the payload is not base64 JSON: {first_line(exc)}"
     if error is None:
         if envelope.payloadType != PAYLOAD_TYPE:
             error = f"payloadType is {envelope.payloadType!r}, not {PAYLOAD_TYPE!r}"
@@ -230,9 +225,9 @@ def _record(envelope: Envelope) -> _Record:
             try:
                 statement = parse_payload(payload)
             except CanonicalError as exc:
-                error = f"the payload is not canonical: {_first_line(exc)}"
+                error = f"the payload is not canonical: {first_line(exc)}"
             except ValidationError as exc:
-                error = f"the payload is not a valid statement: {_first_line(exc)}"
+                error = f"the payload is not a valid statement: {first_line(exc)}"
     if statement is not None:
         root = statement.predicate.observations.root.sha256
         if statement.subject[0].digest.get("sha256") != root:
@@ -243,13 +238,13 @@ def _record(envelope: Envelope) -> _Record:
     return _records.put(key, record)  # type: ignore[no-any-return]
 
 
-def _predicate(record: _Record) -> dict[str, Any]:
+def predicate_of(record: _Record) -> dict[str, Any]:
     """The predicate as JSON, for checks that can still run on a payload that fails validation."""
     predicate = (record.loose or {}).get("predicate")
     return predicate if isinstance(predicate, dict) else {}
 
 
-def _dig(value: Any, *path: str | int) -> Any:
+def dig(value: Any, *path: str | int) -> Any:
     for part in path:
         try:
             value = value[part]
@@ -270,23 +265,27 @@ def _check_observation(bundle: ProvBundle, observation: Mapping[str, Any] | None
     reference = bundle.observation_core
     if observation is None:
         if reference is None:
-            return _fail("observation", "no observation given and the bundle carries no core")
+            return check_failed(
+                "observation", "no observation given and the bundle carries no core"
+            )
         core, source = reference, "the bundle's core (no harvested observation given)"
     else:
         if reference is None:
-            return _fail("observation", "the bundle carries no observation_core to rebuild from")
+            return check_failed(
+                "observation", "the bundle carries no observation_core to rebuild from"
+            )
         try:
             core = harvested_core(observation, reference)
         except (ValueError, TypeError, KeyError, CanonicalError) as exc:
-            return _fail("observation", f"cannot rebuild the core: {_first_line(exc)}")
+            return check_failed("observation", f"cannot rebuild the core: {first_line(exc)}")
         form = "Features item" if observation.get("type") == "Feature" else "STA Observation"
         source = f"the harvested {form}"
     try:
         digest = _core_digest(core)
     except CanonicalError as exc:
-        return _fail("observation", f"the core has no canonical form: {_first_line(exc)}")
+        return check_failed("observation", f"the core has no canonical form: {first_line(exc)}")
     if core.get("obs_id") != binding.obs_id:
-        return _fail(
+        return check_failed(
             "observation", f"the observation is {core.get('obs_id')}, the binding {binding.obs_id}"
         )
     if digest != binding.core.sha256:
@@ -300,8 +299,8 @@ def _check_observation(bundle: ProvBundle, observation: Mapping[str, Any] | None
                     f"{k} {core.get(k)!r} (signed {reference.get(k)!r})" for k in changed
                 )
                 detail += f": {shown}"
-        return _fail("observation", detail)
-    return _pass("observation", f"{source} hashes to the signed core {digest[:16]}…")
+        return check_failed("observation", detail)
+    return check_passed("observation", f"{source} hashes to the signed core {digest[:16]}…")
 
 
 # --- steps 3 and 4: batch and envelope ---------------------------------------------------------
@@ -315,39 +314,43 @@ def _decode_hashes(values: list[str], what: str) -> list[bytes]:
 
 
 def _check_batch(bundle: ProvBundle, record: _Record) -> Check:
-    summary = _dig(_predicate(record), "observations")
-    count, root = _dig(summary, "count"), _dig(summary, "root", "sha256")
+    summary = dig(predicate_of(record), "observations")
+    count, root = dig(summary, "count"), dig(summary, "root", "sha256")
     if not isinstance(count, int) or not isinstance(root, str):
         return _skip("batch", "the payload names no batch root")
     proof = bundle.batch_proof
     if proof.size != count:
-        return _fail("batch", f"the proof is for {proof.size} observations, the record has {count}")
+        return check_failed(
+            "batch", f"the proof is for {proof.size} observations, the record has {count}"
+        )
     binding = bundle.binding
     leaf = merkle.leaf_hash(binding_bytes(binding.obs_id, binding.core.sha256, binding.raw))
     try:
         hashes = _decode_hashes(proof.hashes, "batch proof")
         merkle.verify_inclusion(leaf, proof.leaf_index, count, hashes, bytes.fromhex(root))
     except (merkle.ProofError, ValueError) as exc:
-        return _fail("batch", f"binding {proof.leaf_index} of {count}: {_first_line(exc)}")
-    return _pass(
+        return check_failed("batch", f"binding {proof.leaf_index} of {count}: {first_line(exc)}")
+    return check_passed(
         "batch", f"binding {proof.leaf_index} of {count} is in the batch root {root[:16]}…"
     )
 
 
 def _check_envelope(bundle: ProvBundle, record: _Record, trust: _Trust) -> Check:
     if record.envelope_error is not None:
-        return _fail("envelope", record.envelope_error)
+        return check_failed("envelope", record.envelope_error)
     assert record.statement is not None
     predicate = record.statement.predicate
     if trust.body is not None and record.statement.predicateType not in trust.body.predicate_types:
-        return _fail("envelope", f"predicate type {record.statement.predicateType} is not trusted")
+        return check_failed(
+            "envelope", f"predicate type {record.statement.predicateType} is not trusted"
+        )
     if bundle.binding.raw >= len(predicate.raw_messages):
-        return _fail(
+        return check_failed(
             "envelope",
             f"binding.raw {bundle.binding.raw} but the record lists "
             f"{len(predicate.raw_messages)} raw messages",
         )
-    return _pass("envelope", f"record {predicate.record_id} is a canonical, valid statement")
+    return check_passed("envelope", f"record {predicate.record_id} is a canonical, valid statement")
 
 
 # --- step 5: log and time ---------------------------------------------------------------------
@@ -376,7 +379,7 @@ def _open_checkpoint(note: str, trust: _Trust) -> _Checkpoint:
         except notes.NoteError as exc:
             if "no valid signature" in str(exc):
                 continue
-            result = _Checkpoint(None, f"checkpoint: {_first_line(exc)}", {})
+            result = _Checkpoint(None, f"checkpoint: {first_line(exc)}", {})
             break
         if checkpoint.origin != name:
             result = _Checkpoint(None, f"checkpoint of {checkpoint.origin} signed as {name}", {})
@@ -387,7 +390,7 @@ def _open_checkpoint(note: str, trust: _Trust) -> _Checkpoint:
                 for who, when in notes.verify_cosignatures(note, {witness: witness_key}).items():
                     times[who] = min(when, times.get(who, when))
         except notes.NoteError as exc:
-            result = _Checkpoint(None, f"checkpoint: {_first_line(exc)}", {})
+            result = _Checkpoint(None, f"checkpoint: {first_line(exc)}", {})
             break
         result = _Checkpoint(checkpoint, None, times)
         break
@@ -399,10 +402,10 @@ def _check_log(bundle: ProvBundle, record: _Record, trust: _Trust) -> tuple[Chec
         return _skip("log", "no trusted log key"), _Checkpoint(None, "untrusted", {})
     opened = _open_checkpoint(bundle.log.checkpoint, trust)
     if opened.checkpoint is None:
-        return _fail("log", opened.error or "checkpoint does not verify"), opened
+        return check_failed("log", opened.error or "checkpoint does not verify"), opened
     checkpoint, proof = opened.checkpoint, bundle.log
     if checkpoint.origin != proof.origin or checkpoint.size != proof.size:
-        return _fail(
+        return check_failed(
             "log",
             f"the proof is for {proof.origin} at size {proof.size}, the checkpoint for "
             f"{checkpoint.origin} at size {checkpoint.size}",
@@ -413,12 +416,12 @@ def _check_log(bundle: ProvBundle, record: _Record, trust: _Trust) -> tuple[Chec
             record.leaf_hash, proof.index, proof.size, hashes, checkpoint.root_hash
         )
     except merkle.ProofError as exc:
-        return _fail("log", f"entry {proof.index}: {_first_line(exc)}"), opened
+        return check_failed("log", f"entry {proof.index}: {first_line(exc)}"), opened
     witnessed = ", ".join(sorted(opened.witnessed)) or "no witness"
     detail = (
         f"entry {proof.index} is in {checkpoint.origin} at size {checkpoint.size} ({witnessed})"
     )
-    return _pass("log", detail), opened
+    return check_passed("log", detail), opened
 
 
 def _state_file(state_dir: Path, origin: str) -> Path:
@@ -443,7 +446,7 @@ def _consistency_proof(
         if answer.get("from") != old or answer.get("to") != new or not isinstance(hashes, list):
             raise ValueError(f"the answer is not a proof from {old} to {new}")
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise merkle.ProofError(f"fetched consistency proof unusable: {_first_line(exc)}") from exc
+        raise merkle.ProofError(f"fetched consistency proof unusable: {first_line(exc)}") from exc
     return _decode_hashes(hashes, "consistency proof")
 
 
@@ -461,9 +464,11 @@ def _check_consistency(
         kept_note = path.read_text(encoding="utf-8") if path.exists() else None
         kept = None if kept_note is None else notes.Checkpoint.parse(note_body(kept_note))
     except (OSError, UnicodeDecodeError, notes.NoteError) as exc:
-        return _fail("consistency", f"cannot read the kept checkpoint {path}: {_first_line(exc)}")
+        return check_failed(
+            "consistency", f"cannot read the kept checkpoint {path}: {first_line(exc)}"
+        )
     if kept is not None and kept.origin != current.origin:
-        return _fail("consistency", f"{path} holds a checkpoint of {kept.origin}")
+        return check_failed("consistency", f"{path} holds a checkpoint of {kept.origin}")
     try:
         if kept is None:
             detail = f"first checkpoint of {current.origin} seen (size {current.size}); kept"
@@ -482,13 +487,15 @@ def _check_consistency(
             merkle.verify_consistency(
                 current.size, kept.size, current.root_hash, kept.root_hash, proof
             )
-            return _pass("consistency", f"size {current.size} is a prefix of the kept {kept.size}")
+            return check_passed(
+                "consistency", f"size {current.size} is a prefix of the kept {kept.size}"
+            )
     except merkle.ProofError as exc:
         before = "none" if kept is None else kept.size
-        return _fail(
+        return check_failed(
             "consistency",
             f"the log at size {current.size} is not consistent with the kept checkpoint (size "
-            f"{before}): {_first_line(exc)}",
+            f"{before}): {first_line(exc)}",
         )
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -496,8 +503,8 @@ def _check_consistency(
         temporary.write_text(bundle.log.checkpoint, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as exc:
-        return _fail("consistency", f"cannot keep the checkpoint in {state_dir}: {exc}")
-    return _pass("consistency", detail)
+        return check_failed("consistency", f"cannot keep the checkpoint in {state_dir}: {exc}")
+    return check_passed("consistency", detail)
 
 
 # --- steps 6 and 7: certificate at log time, signature -----------------------------------------
@@ -511,7 +518,7 @@ def _log_time(record: _Record, opened: _Checkpoint) -> tuple[datetime | None, st
         ended = record.statement.predicate.activity.ended_at
     else:
         try:
-            ended = datetime.fromisoformat(str(_dig(_predicate(record), "activity", "ended_at")))
+            ended = datetime.fromisoformat(str(dig(predicate_of(record), "activity", "ended_at")))
         except ValueError:
             return None, "no time"
         if ended.tzinfo is None:
@@ -534,10 +541,10 @@ def _check_certificate(
     found = record.certificates.get(key)
     if found is not None:
         return found[1], found[0]
-    hub = _dig(_predicate(record), "hub", "id")
+    hub = dig(predicate_of(record), "hub", "id")
     public: Ed25519PublicKey | None = None
     if not isinstance(hub, str) or hub.rstrip("/") != trust.body.hub_id.rstrip("/"):
-        check = _fail(
+        check = check_failed(
             "certificate", f"the record names hub {hub}, the trust bundle {trust.body.hub_id}"
         )
     else:
@@ -550,9 +557,9 @@ def _check_certificate(
                 chain, trust.roots, at=at, hub_id=trust.body.hub_id, crl=crl
             )
         except (CertificateError, ValueError, binascii.Error) as exc:
-            check = _fail("certificate", f"{_first_line(exc)} ({source})")
+            check = check_failed("certificate", f"{first_line(exc)} ({source})")
         else:
-            check = _pass(
+            check = check_passed(
                 "certificate",
                 f"certificate {leaf.serial_number:x} is valid and unrevoked at {utc_text(at)} "
                 f"({source})",
@@ -578,14 +585,16 @@ def _check_signature(
         except (ValueError, binascii.Error):
             return _skip("signature", "no readable signing certificate")
         if not isinstance(candidate, Ed25519PublicKey):
-            return _fail("signature", "the signing certificate does not hold an Ed25519 key")
+            return check_failed("signature", "the signing certificate does not hold an Ed25519 key")
         public, qualifier = candidate, " (by an unverified certificate)"
     try:
         dsse.verify(bundle.envelope, public)
     except dsse.SignatureError as exc:
-        check = _fail("signature", f"{_first_line(exc)}{qualifier}")
+        check = check_failed("signature", f"{first_line(exc)}{qualifier}")
     else:
-        check = _pass("signature", f"Ed25519 signature over the envelope verifies{qualifier}")
+        check = check_passed(
+            "signature", f"Ed25519 signature over the envelope verifies{qualifier}"
+        )
     if certified is not None and len(record.signatures) < 64:
         record.signatures[leaf_text] = check
     return check
@@ -595,18 +604,18 @@ def _check_signature(
 
 
 def _check_raw(bundle: ProvBundle, record: _Record, raw: bytes) -> Check:
-    message = _dig(_predicate(record), "raw_messages", bundle.binding.raw)
-    digest, size = _dig(message, "digest", "sha256"), _dig(message, "size")
+    message = dig(predicate_of(record), "raw_messages", bundle.binding.raw)
+    digest, size = dig(message, "digest", "sha256"), dig(message, "size")
     if not isinstance(digest, str) or not isinstance(size, int):
         return _skip("raw", f"the record lists no raw message {bundle.binding.raw}")
     actual = hashlib.sha256(raw).hexdigest()
     if actual != digest or len(raw) != size:
-        return _fail(
+        return check_failed(
             "raw",
             f"the bytes ({len(raw)} bytes, sha256 {actual[:16]}…) are not raw message "
             f"{bundle.binding.raw} ({size} bytes, sha256 {digest[:16]}…)",
         )
-    return _pass(
+    return check_passed(
         "raw", f"{size} bytes match raw message {bundle.binding.raw} (sha256 {digest[:16]}…)"
     )
 
@@ -634,7 +643,7 @@ def verify_bundle(
     and returning the response body.
     """
     tb = _trust(trust, pinned_root_sha256)
-    record = _record(bundle.envelope)
+    record = record_of(bundle.envelope)
     checks = [
         tb.check,
         _check_observation(bundle, observation),
@@ -660,18 +669,18 @@ def verify_bundle(
 def _verdict(
     bundle: ProvBundle, record: _Record, checks: list[Check], at: datetime | None
 ) -> Verdict:
-    predicate = _predicate(record)
-    message = _dig(predicate, "raw_messages", bundle.binding.raw)
-    device = _dig(predicate, "devices", _dig(message, "device"))
-    name, version = _dig(predicate, "adapter", "name"), _dig(predicate, "adapter", "version")
+    predicate = predicate_of(record)
+    message = dig(predicate, "raw_messages", bundle.binding.raw)
+    device = dig(predicate, "devices", dig(message, "device"))
+    name, version = dig(predicate, "adapter", "name"), dig(predicate, "adapter", "version")
     ok = all(check.ok for check in checks)
     verdict = Verdict(
         ok=ok,
         checks=checks,
         failed=None,
-        assurance=_dig(device, "assurance") if device is not None else "L1",
-        agency=_dig(predicate, "agency", "name"),
-        devices=[device["id"]] if isinstance(_dig(device, "id"), str) else [],
+        assurance=dig(device, "assurance") if device is not None else "L1",
+        agency=dig(predicate, "agency", "name"),
+        devices=[device["id"]] if isinstance(dig(device, "id"), str) else [],
         adapter=f"{name}@{version}" if name is not None else None,
         t_log=utc_text(at) if at is not None else None,
     )
@@ -688,93 +697,3 @@ def with_check(verdict: Verdict, check: Check) -> Verdict:
     first = updated.first_failure()
     failed = None if first is None else f"{first.name}: {first.detail}"
     return updated.model_copy(update={"failed": failed})
-
-
-# --- step 9: replay -----------------------------------------------------------------------------
-
-
-def replay_check(
-    bundle: ProvBundle,
-    raw: bytes | None,
-    *,
-    devices: DeviceDirectory | None,
-    adapters: Mapping[str, Adapter] | None = None,
-    mappings: MappingSet | None = None,
-) -> Check:
-    """Re-run the adapter the record names on ``raw`` and check that one of its readings, at
-    the observation's phenomenon time and mapped to the core's observed property, converted to
-    the core's unit with the hub's mappings, is the core's result (§5.7 step 9).
-
-    ``devices`` is the station registry (the adapter authenticates the device exactly as at
-    ingest; without a registry the replay fails rather than skip that check). ``adapters``
-    defaults to the installed ones (entry points ``auasu.adapters``), ``mappings`` to the
-    hub's newest mapping files.
-    """
-    core = bundle.observation_core
-    if raw is None:
-        return _fail("replay", "the replay needs the raw message bytes (--raw FILE)")
-    if devices is None:
-        return _fail(
-            "replay",
-            "the replay needs the station registry (--registry FILE) so the adapter can "
-            "authenticate the device as it did at ingest",
-        )
-    if core is None:
-        return _fail("replay", "the bundle carries no observation_core to compare with")
-    record = _record(bundle.envelope)
-    predicate = _predicate(record)
-    name, version = _dig(predicate, "adapter", "name"), _dig(predicate, "adapter", "version")
-    message = _dig(predicate, "raw_messages", bundle.binding.raw)
-    if not isinstance(name, str) or not isinstance(message, dict):
-        return _fail("replay", "the record names no adapter or raw message")
-    try:
-        adapter = (adapters or {}).get(name) or load_adapter(name)
-    except AdapterLoadError as exc:
-        return _fail("replay", _first_line(exc))
-    if adapter.version != version:
-        return _fail(
-            "replay", f"installed {name} is version {adapter.version}, the record's {version}"
-        )
-    config = hashlib.sha256(canonical_json(dict(adapter.provenance_config()))).hexdigest()
-    if config != _dig(predicate, "adapter", "config", "sha256"):
-        return _fail("replay", f"{name}@{version} here is configured differently (config digest)")
-    context = ChannelContext(
-        channel=str(message.get("channel", "replay")),
-        peer="replay",
-        received_at=datetime.fromisoformat(str(message.get("received_at"))),
-    )
-    decoded = adapter.decode(raw, context, devices)
-    if isinstance(decoded, Rejection):
-        return _fail("replay", f"{name} rejects the raw message: {decoded.code}: {decoded.reason}")
-    table = mappings if mappings is not None else default_mappings()
-    received = _dig(core, "parameters", "received", "value")
-    found: list[str] = []
-    for reading in decoded.readings:
-        definition = table.observed_property_or_generic(reading.observed_property, reading.unit)
-        start = reading.phenomenon_time.start
-        when = phenomenon_text(start, reading.phenomenon_time.end or start)
-        if (definition.definition, when) != (
-            core.get("observed_property"),
-            core.get("phenomenon_time"),
-        ):
-            continue
-        try:
-            value, unit = table.canonical(definition.key, reading.value, reading.unit)
-            same_unit = core.get("unit") is None or table.normalise_unit(core["unit"]) == unit
-        except UnitError as exc:
-            found.append(f"{reading.factor}: {exc}")
-            continue
-        # Readings of one factor at one time differ by aggregation (Avg, Min, Max): the value
-        # as received tells which one this observation is.
-        if same_unit and value == core.get("result") and received in (None, reading.raw_value):
-            detail = f"{name}@{version} reproduces {reading.factor} = {value:g} {unit} at {when}"
-            return _pass("replay", detail)
-        found.append(f"{reading.factor} = {value:g} {unit} (received {reading.raw_value!r})")
-    signed = f"the signed {core.get('result')!r} (received {received!r})"
-    if found:
-        return _fail("replay", f"{name} yields {'; '.join(found)}, not {signed}")
-    return _fail(
-        "replay",
-        f"{name} yields no reading of {core.get('observed_property')} at "
-        f"{core.get('phenomenon_time')} from these bytes",
-    )

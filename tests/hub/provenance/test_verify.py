@@ -29,8 +29,9 @@ from hub.provenance.bundle import ProvBundle, note_body
 from hub.provenance.canonical import canonical_json, utc_text
 from hub.provenance.cli_verify import register
 from hub.provenance.records import PAYLOAD_TYPE
+from hub.provenance.replay import replay_check
 from hub.provenance.sealer import Sealer
-from hub.provenance.verify import Verdict, replay_check, verify_bundle
+from hub.provenance.verify import Verdict, verify_bundle
 from hub.store.schema import (
     observations,
     prov_checkpoints,
